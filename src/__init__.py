@@ -1,0 +1,1 @@
+"""The BERT family on MindSpore: one backbone, its variants, data, training and metrics."""

@@ -1,0 +1,192 @@
+"""The one transformer backbone: embeddings, encoder, pooler, read top to bottom.
+
+Families differ only by config and one small component each: RoBERTa's padding-offset
+positions (Embeddings), ALBERT's factorised embeddings (Embeddings.projection) and shared
+layer groups (Encoder.schedule), NEZHA's functional relative positions (relative.py).
+"""
+import math
+from typing import Optional
+
+import mindspore as ms
+from mindspore import Tensor, nn, ops
+from mindspore.common.initializer import TruncatedNormal
+
+from src.models.config import ModelConfig
+from src.models.relative import FunctionalRelativePositions
+
+# Added to attention scores at padded keys; softmax runs in float32, so this is exp() == 0.
+MASK_VALUE = -1e9
+
+
+def dense(config: ModelConfig, in_dim: int, out_dim: int) -> nn.Dense:
+    """A linear layer initialised as BERT does (truncated normal weights, zero bias)."""
+    return nn.Dense(in_dim, out_dim, weight_init=TruncatedNormal(config.initializer_range))
+
+
+def layer_norm(config: ModelConfig, dim: int) -> nn.LayerNorm:
+    return nn.LayerNorm((dim,), epsilon=config.layer_norm_eps)
+
+
+def embedding(config: ModelConfig, rows: int, dim: int) -> nn.Embedding:
+    return nn.Embedding(rows, dim, embedding_table=TruncatedNormal(config.initializer_range))
+
+
+def activation(name: str) -> nn.Cell:
+    """gelu is the exact erf form (BERT); gelu_new the tanh approximation (ALBERT's default)."""
+    return {"gelu": nn.GELU(approximate=False), "gelu_new": nn.GELU(approximate=True),
+            "relu": nn.ReLU(), "tanh": nn.Tanh()}[name]
+
+
+class Embeddings(nn.Cell):
+    """Word + position + token type (+ task type) embeddings, normalised, then projected."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        dim = config.embed_dim
+        self.position_type = config.position_embedding_type
+        self.pad_token_id = config.pad_token_id
+        self.word_embeddings = embedding(config, config.vocab_size, dim)
+        if self.position_type != "functional_relative":
+            self.position_embeddings = embedding(config, config.max_position_embeddings, dim)
+        self.use_token_type = config.type_vocab_size > 0
+        if self.use_token_type:
+            self.token_type_embeddings = embedding(config, config.type_vocab_size, dim)
+        self.use_task_id = config.use_task_id
+        if self.use_task_id:
+            self.task_type_embeddings = embedding(config, config.task_type_vocab_size, dim)
+        self.layer_norm = layer_norm(config, dim)
+        self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
+        self.use_projection = config.embedding_size is not None
+        if self.use_projection:
+            self.projection = dense(config, dim, config.hidden_size)
+
+    def position_ids(self, input_ids: Tensor) -> Tensor:
+        """0..L-1, or RoBERTa's: pad+1.. over real tokens, pad_token_id at padding."""
+        if self.position_type == "padding_offset":
+            real = (input_ids != self.pad_token_id).astype(ms.int32)
+            return ops.cumsum(real, 1) * real + self.pad_token_id
+        return ops.arange(input_ids.shape[1], dtype=ms.int32).expand_dims(0)
+
+    def construct(self, input_ids: Tensor, token_type_ids: Tensor) -> Tensor:
+        x = self.word_embeddings(input_ids)
+        if self.position_type != "functional_relative":
+            x = x + self.position_embeddings(self.position_ids(input_ids))
+        if self.use_token_type:
+            x = x + self.token_type_embeddings(token_type_ids)
+        if self.use_task_id:
+            x = x + self.task_type_embeddings.embedding_table[0]
+        x = self.dropout(self.layer_norm(x))
+        if self.use_projection:
+            x = self.projection(x)
+        return x
+
+
+class SelfAttention(nn.Cell):
+    """Multi-head self-attention with one fused QKV projection."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.head_dim
+        self.scale = 1.0 / math.sqrt(self.head_dim)
+        self.qkv = dense(config, config.hidden_size, 3 * config.hidden_size)
+        self.output = dense(config, config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(p=config.attention_probs_dropout_prob)
+        self.scores_of = ops.BatchMatMul(transpose_b=True)
+        self.softmax = nn.Softmax(axis=-1)
+
+    def construct(self, x: Tensor, mask: Tensor, relative: Optional[Tensor]) -> Tensor:
+        batch, length, width = x.shape
+        qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, self.head_dim)
+        qkv = qkv.transpose(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        scores = self.scores_of(q, k)
+        if relative is not None:
+            scores = scores + FunctionalRelativePositions.key_scores(q, relative)
+        probs = self.softmax(scores.astype(ms.float32) * self.scale + mask)
+        probs = self.dropout(probs).astype(v.dtype)
+        context = ops.matmul(probs, v)
+        if relative is not None:
+            context = context + FunctionalRelativePositions.value_context(probs, relative)
+        context = context.transpose(0, 2, 1, 3).reshape(batch, length, width)
+        return self.output(context)
+
+
+class TransformerLayer(nn.Cell):
+    """Post-norm transformer layer: attention, add & norm, feed-forward, add & norm."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.attention = SelfAttention(config)
+        self.attention_norm = layer_norm(config, config.hidden_size)
+        self.intermediate = dense(config, config.hidden_size, config.intermediate_size)
+        self.act = activation(config.hidden_act)
+        self.output = dense(config, config.intermediate_size, config.hidden_size)
+        self.output_norm = layer_norm(config, config.hidden_size)
+        self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
+
+    def construct(self, x: Tensor, mask: Tensor, relative: Optional[Tensor]) -> Tensor:
+        x = self.attention_norm(x + self.dropout(self.attention(x, mask, relative)))
+        h = self.output(self.act(self.intermediate(x)))
+        return self.output_norm(x + self.dropout(h))
+
+
+class Encoder(nn.Cell):
+    """A stack of layers; `schedule` says which distinct layer runs at each depth.
+
+    BERT: every depth its own layer. ALBERT: num_hidden_groups groups of inner_group_num
+    layers, depth i running group i // (num_hidden_layers / num_hidden_groups).
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        inner = config.inner_group_num
+        self.layers = nn.CellList([TransformerLayer(config) for _ in range(config.groups * inner)])
+        per_group = config.num_hidden_layers // config.groups
+        self.schedule = [(depth // per_group) * inner + j
+                         for depth in range(config.num_hidden_layers) for j in range(inner)]
+        self.use_relative = config.position_embedding_type == "functional_relative"
+        if self.use_relative:
+            self.relative = FunctionalRelativePositions(config.head_dim,
+                                                        config.max_relative_position)
+
+    def construct(self, x: Tensor, mask: Tensor) -> Tensor:
+        relative = self.relative(x.shape[1]).astype(x.dtype) if self.use_relative else None
+        for index in self.schedule:
+            x = self.layers[index](x, mask, relative)
+        return x
+
+
+class Pooler(nn.Cell):
+    """tanh(dense(first token)): the sentence vector NSP and classifiers read."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.dense = dense(config, config.hidden_size, config.hidden_size)
+        self.tanh = nn.Tanh()
+
+    def construct(self, sequence_output: Tensor) -> Tensor:
+        return self.tanh(self.dense(sequence_output[:, 0]))
+
+
+class Backbone(nn.Cell):
+    """model(input_ids, attention_mask, token_type_ids) -> (sequence_output, pooled_output)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.embeddings = Embeddings(config)
+        self.encoder = Encoder(config)
+        self.pooler = Pooler(config)
+
+    def construct(self, input_ids: Tensor, attention_mask: Optional[Tensor] = None,
+                  token_type_ids: Optional[Tensor] = None):
+        if attention_mask is None:
+            attention_mask = ops.ones_like(input_ids)
+        if token_type_ids is None:
+            token_type_ids = ops.zeros_like(input_ids)
+        # built once per batch: (batch, 1, 1, seq), 0 at real tokens, MASK_VALUE at padding
+        mask = (1.0 - attention_mask.astype(ms.float32)).expand_dims(1).expand_dims(1)
+        mask = mask * MASK_VALUE
+        sequence_output = self.encoder(self.embeddings(input_ids, token_type_ids), mask)
+        return sequence_output, self.pooler(sequence_output)

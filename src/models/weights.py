@@ -1,0 +1,97 @@
+"""Weights on disk (safetensors or MindSpore .ckpt) and in a Cell, under the project's names.
+
+Files always hold the names of a model with a head (`backbone.` + backbone names, then the
+head's own); a bare Backbone reads and writes the `backbone.` part.
+"""
+import os
+import tempfile
+from typing import Dict, List, Tuple
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn
+
+from src.errors import UserError
+
+WEIGHT_FILES = ("model.safetensors", "model.ckpt")
+FORMATS = {"safetensors": "model.safetensors", "ckpt": "model.ckpt"}
+BACKBONE_PREFIX = "backbone."
+
+
+def read_weights(path: str) -> Dict[str, np.ndarray]:
+    """Name -> array from a .safetensors or .ckpt file (neither format can run code)."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: weights file not found")
+    try:
+        if path.endswith(".safetensors"):
+            from safetensors.numpy import load_file
+            return dict(load_file(path))
+        if path.endswith(".ckpt"):
+            return {k: v.asnumpy() for k, v in ms.load_checkpoint(path).items()}
+    except Exception as err:  # both readers raise assorted types on a corrupt file
+        raise UserError(f"{path}: not a readable weights file ({type(err).__name__})") from None
+    raise UserError(f"{path}: expected a .safetensors or .ckpt weights file")
+
+
+def write_weights(arrays: Dict[str, np.ndarray], path: str) -> None:
+    """Write name -> array atomically: a temporary file in the same folder, then rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    suffix = ".safetensors" if path.endswith(".safetensors") else ".ckpt"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    os.close(fd)
+    try:
+        if suffix == ".safetensors":
+            from safetensors.numpy import save_file
+            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp)
+        else:
+            ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in arrays.items()],
+                               tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def find_weights(model_dir: str) -> str:
+    """The weights file of a model directory (safetensors preferred)."""
+    for name in WEIGHT_FILES:
+        path = os.path.join(model_dir, name)
+        if os.path.isfile(path):
+            return path
+    raise UserError(f"{model_dir}: no weights file (expected one of {', '.join(WEIGHT_FILES)})")
+
+
+def _file_name(cell: nn.Cell, name: str) -> str:
+    from src.models.backbone import Backbone
+    return BACKBONE_PREFIX + name if isinstance(cell, Backbone) else name
+
+
+def cell_arrays(cell: nn.Cell) -> Dict[str, np.ndarray]:
+    """The cell's parameters under their file names."""
+    return {_file_name(cell, name): p.asnumpy() for name, p in cell.parameters_and_names()}
+
+
+def load_into(cell: nn.Cell, arrays: Dict[str, np.ndarray], source: str,
+              fresh_ok: Tuple[str, ...] = ()) -> Tuple[List[str], List[str]]:
+    """Copy arrays into the cell's parameters; returns (newly initialised, unused) names.
+
+    A missing backbone weight (unless under a `fresh_ok` prefix) or any wrong shape is the
+    user's error; a head the file lacks keeps its fresh initialisation (fine-tuning).
+    """
+    fresh, wrong = [], []
+    for name, param in cell.parameters_and_names():
+        key = _file_name(cell, name)
+        if key not in arrays:
+            fresh.append(key)
+        elif tuple(arrays[key].shape) != tuple(param.shape):
+            wrong.append(f"{key} {tuple(arrays[key].shape)} vs expected {tuple(param.shape)}")
+    missing = [k for k in fresh if k.startswith(BACKBONE_PREFIX) and not k.startswith(fresh_ok)]
+    if wrong or missing:
+        listed = "; ".join(wrong + [f"{k} missing" for k in missing][:20])
+        raise UserError(f"{source}: weights do not fit the config: {listed}")
+    for name, param in cell.parameters_and_names():
+        key = _file_name(cell, name)
+        if key in arrays:
+            param.set_data(ms.Tensor(arrays[key], dtype=param.dtype))
+    used = {_file_name(cell, n) for n, _ in cell.parameters_and_names()}
+    return fresh, sorted(set(arrays) - used)
