@@ -53,6 +53,11 @@ def _check_type(cls: type, key: str, value: Any, source: str) -> Any:
         return None
     if float in allowed and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if float in allowed and isinstance(value, str):  # YAML 1.1 reads 1e-12 as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     for kind in allowed:
         base = typing.get_origin(kind) or kind
         if isinstance(base, type) and isinstance(value, base) and not (

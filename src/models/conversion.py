@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from src.data.tokenization import TOKENIZER_FILES
 from src.errors import UserError
 from src.files import atomic_dir
 from src.models import build_model
@@ -16,7 +17,6 @@ from src.models.relative import FunctionalRelativePositions
 from src.models.weights import FORMATS, cell_arrays, find_weights, load_into, read_weights, write_weights
 from src.models.zoo_names import zoo_to_project
 
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model")
 SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16,
                       "I64": np.int64, "I32": np.int32, "I8": np.int8, "U8": np.uint8,
                       "BOOL": np.bool_}
