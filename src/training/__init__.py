@@ -1,0 +1,1 @@
+"""Training: losses, the train step, optimizers, schedules, checkpoints."""
