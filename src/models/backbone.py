@@ -12,6 +12,7 @@ from mindspore import Tensor, nn, ops
 from mindspore.common.initializer import TruncatedNormal
 
 from src.models.config import ModelConfig
+from src.models.dropout import DropoutStream
 from src.models.relative import FunctionalRelativePositions
 
 # Added to attention scores at padded keys; softmax runs in float32, so this is exp() == 0.
@@ -40,7 +41,7 @@ def activation(name: str) -> nn.Cell:
 class Embeddings(nn.Cell):
     """Word + position + token type (+ task type) embeddings, normalised, then projected."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, stream: DropoutStream):
         super().__init__()
         dim = config.embed_dim
         self.position_type = config.position_embedding_type
@@ -55,7 +56,7 @@ class Embeddings(nn.Cell):
         if self.use_task_id:
             self.task_type_embeddings = embedding(config, config.task_type_vocab_size, dim)
         self.layer_norm = layer_norm(config, dim)
-        self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
+        self.dropout = stream.dropout(config.hidden_dropout_prob)
         self.use_projection = config.embedding_size is not None
         if self.use_projection:
             self.projection = dense(config, dim, config.hidden_size)
@@ -84,14 +85,14 @@ class Embeddings(nn.Cell):
 class SelfAttention(nn.Cell):
     """Multi-head self-attention with one fused QKV projection."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, stream: DropoutStream):
         super().__init__()
         self.num_heads = config.num_attention_heads
         self.head_dim = config.head_dim
         self.scale = 1.0 / math.sqrt(self.head_dim)
         self.qkv = dense(config, config.hidden_size, 3 * config.hidden_size)
         self.output = dense(config, config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(p=config.attention_probs_dropout_prob)
+        self.dropout = stream.dropout(config.attention_probs_dropout_prob)
         self.scores_of = ops.BatchMatMul(transpose_b=True)
         self.softmax = nn.Softmax(axis=-1)
 
@@ -115,20 +116,21 @@ class SelfAttention(nn.Cell):
 class TransformerLayer(nn.Cell):
     """Post-norm transformer layer: attention, add & norm, feed-forward, add & norm."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, stream: DropoutStream):
         super().__init__()
-        self.attention = SelfAttention(config)
+        self.attention = SelfAttention(config, stream)
         self.attention_norm = layer_norm(config, config.hidden_size)
         self.intermediate = dense(config, config.hidden_size, config.intermediate_size)
         self.act = activation(config.hidden_act)
         self.output = dense(config, config.intermediate_size, config.hidden_size)
         self.output_norm = layer_norm(config, config.hidden_size)
-        self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
+        self.dropout = stream.dropout(config.hidden_dropout_prob)
+        self.ffn_dropout = stream.dropout(config.hidden_dropout_prob)
 
     def construct(self, x: Tensor, mask: Tensor, relative: Optional[Tensor]) -> Tensor:
         x = self.attention_norm(x + self.dropout(self.attention(x, mask, relative)))
         h = self.output(self.act(self.intermediate(x)))
-        return self.output_norm(x + self.dropout(h))
+        return self.output_norm(x + self.ffn_dropout(h))
 
 
 class Encoder(nn.Cell):
@@ -138,10 +140,11 @@ class Encoder(nn.Cell):
     layers, depth i running group i // (num_hidden_layers / num_hidden_groups).
     """
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, stream: DropoutStream):
         super().__init__()
         inner = config.inner_group_num
-        self.layers = nn.CellList([TransformerLayer(config) for _ in range(config.groups * inner)])
+        self.layers = nn.CellList([TransformerLayer(config, stream)
+                                   for _ in range(config.groups * inner)])
         per_group = config.num_hidden_layers // config.groups
         self.schedule = [(depth // per_group) * inner + j
                          for depth in range(config.num_hidden_layers) for j in range(inner)]
@@ -172,11 +175,12 @@ class Pooler(nn.Cell):
 class Backbone(nn.Cell):
     """model(input_ids, attention_mask, token_type_ids) -> (sequence_output, pooled_output)."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, stream: Optional[DropoutStream] = None):
         super().__init__()
         self.config = config
-        self.embeddings = Embeddings(config)
-        self.encoder = Encoder(config)
+        self.stream = stream or DropoutStream()
+        self.embeddings = Embeddings(config, self.stream)
+        self.encoder = Encoder(config, self.stream)
         self.pooler = Pooler(config)
 
     def construct(self, input_ids: Tensor, attention_mask: Optional[Tensor] = None,

@@ -7,6 +7,7 @@ from mindspore.common.initializer import Zero
 
 from src.models.backbone import Backbone, activation, dense, layer_norm
 from src.models.config import ModelConfig
+from src.models.dropout import Dropout, DropoutStream
 
 # Families whose pretraining has a sentence-pair objective: NSP, or SOP for ALBERT.
 PAIR_OBJECTIVE = {"bert": "nsp", "nezha": "nsp", "ernie": "nsp", "albert": "sop"}
@@ -46,11 +47,12 @@ class HeadModel(nn.Cell):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.backbone = Backbone(config)
+        self.stream = DropoutStream()
+        self.backbone = Backbone(config, self.stream)
 
-    def classifier_dropout(self) -> nn.Dropout:
+    def classifier_dropout(self) -> Dropout:
         prob = self.config.classifier_dropout_prob
-        return nn.Dropout(p=self.config.hidden_dropout_prob if prob is None else prob)
+        return self.stream.dropout(self.config.hidden_dropout_prob if prob is None else prob)
 
 
 class PreTrainingModel(HeadModel):
@@ -115,7 +117,7 @@ class TokenClassificationModel(HeadModel):
 class ClsDenseClassifier(nn.Cell):
     """RoBERTa's sentence head: dense + tanh on the first token, then the output layer."""
 
-    def __init__(self, config: ModelConfig, dropout: nn.Dropout):
+    def __init__(self, config: ModelConfig, dropout: Dropout):
         super().__init__()
         self.dropout = dropout
         self.dense = dense(config, config.hidden_size, config.hidden_size)

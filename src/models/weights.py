@@ -9,7 +9,7 @@ from typing import Dict, List, Tuple
 
 import mindspore as ms
 import numpy as np
-from mindspore import nn
+from mindspore import Parameter, nn
 
 from src.errors import UserError
 
@@ -66,9 +66,15 @@ def _file_name(cell: nn.Cell, name: str) -> str:
     return BACKBONE_PREFIX + name if isinstance(cell, Backbone) else name
 
 
+def weights_of(cell: nn.Cell) -> List[Tuple[str, Parameter]]:
+    """(file name, parameter) of the cell's weights; the dropout key is per-run state."""
+    return [(_file_name(cell, name), p) for name, p in cell.parameters_and_names()
+            if p.requires_grad]
+
+
 def cell_arrays(cell: nn.Cell) -> Dict[str, np.ndarray]:
-    """The cell's parameters under their file names."""
-    return {_file_name(cell, name): p.asnumpy() for name, p in cell.parameters_and_names()}
+    """The cell's weights under their file names."""
+    return {key: p.asnumpy() for key, p in weights_of(cell)}
 
 
 def load_into(cell: nn.Cell, arrays: Dict[str, np.ndarray], source: str,
@@ -79,8 +85,7 @@ def load_into(cell: nn.Cell, arrays: Dict[str, np.ndarray], source: str,
     user's error; a head the file lacks keeps its fresh initialisation (fine-tuning).
     """
     fresh, wrong = [], []
-    for name, param in cell.parameters_and_names():
-        key = _file_name(cell, name)
+    for key, param in weights_of(cell):
         if key not in arrays:
             fresh.append(key)
         elif tuple(arrays[key].shape) != tuple(param.shape):
@@ -89,9 +94,8 @@ def load_into(cell: nn.Cell, arrays: Dict[str, np.ndarray], source: str,
     if wrong or missing:
         listed = "; ".join(wrong + [f"{k} missing" for k in missing][:20])
         raise UserError(f"{source}: weights do not fit the config: {listed}")
-    for name, param in cell.parameters_and_names():
-        key = _file_name(cell, name)
+    for key, param in weights_of(cell):
         if key in arrays:
             param.set_data(ms.Tensor(arrays[key], dtype=param.dtype))
-    used = {_file_name(cell, n) for n, _ in cell.parameters_and_names()}
+    used = {key for key, _ in weights_of(cell)}
     return fresh, sorted(set(arrays) - used)
