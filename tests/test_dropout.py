@@ -28,6 +28,8 @@ def test_keep_rate_scaling_and_determinism():
     graph = ms.jit(drop)
     stream.set_key(1, 5)
     assert np.array_equal(graph(x).asnumpy(), a)
+    stream.set_key(1, 6)  # a compiled graph sees the new key
+    assert np.array_equal(graph(x).asnumpy(), b)
 
 
 def test_identity_in_eval():

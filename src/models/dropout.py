@@ -61,4 +61,5 @@ class DropoutStream:
     def set_key(self, seed: int, step: int, rank: int = 0) -> None:
         """Key of one training step on one rank (ranks draw different masks)."""
         mixed = (seed * 0x9E3779B1 + step * 0x85EBCA6B + rank * 0xC2B2AE35) & 0x7FFFFFFF
-        self.key.set_data(Tensor(mixed, ms.int32))
+        # assign, not set_data: set_data would detach the parameter from compiled graphs
+        ops.assign(self.key, Tensor(mixed, ms.int32))

@@ -1,0 +1,112 @@
+"""Checkpoints that survive kills: each one a complete folder, renamed into place when whole.
+
+output_dir/checkpoint-0000100/  a model directory (config.yaml, model.safetensors, tokenizer)
+                                plus optimizer.ckpt (moments, global step, loss scale) and
+                                trainer_state.json (step, data position, counters)
+output_dir/model_last -> checkpoint-0000100   a symlink, swapped atomically after each save
+"""
+import json
+import os
+import shutil
+from typing import Dict, List, Optional
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn
+
+from src.errors import UserError
+from src.files import atomic_dir
+from src.models import save_pretrained
+from src.models.weights import find_weights, load_into, read_weights
+from src.data.tokenization import TOKENIZER_FILES
+
+LAST = "model_last"
+STATE_FILE = "trainer_state.json"
+OPTIMIZER_FILE = "optimizer.ckpt"
+
+
+def checkpoint_name(step: int) -> str:
+    return f"checkpoint-{step:07d}"
+
+
+def _state_params(optimizer: nn.Optimizer, extra: List[ms.Parameter]) -> List[ms.Parameter]:
+    """The optimizer's own state (moments, global step) plus loss-scale state; the learning
+    rate schedule is not state: a resumed run follows its own config's schedule."""
+    model_ids = {id(p) for p in optimizer.parameters}
+    own = [p for name, p in optimizer.parameters_and_names()
+           if id(p) not in model_ids and not name.startswith("learning_rate")]
+    return own + extra
+
+
+def save_checkpoint(output_dir: str, step: int, model: nn.Cell, optimizer: nn.Optimizer,
+                    extra: List[ms.Parameter], state: Dict, tokenizer_dir: Optional[str],
+                    keep: int) -> str:
+    """Write checkpoint-<step> whole, point model_last at it, keep the newest `keep`."""
+    name = checkpoint_name(step)
+    with atomic_dir(os.path.join(output_dir, name), overwrite=True) as tmp:
+        save_pretrained(model, tmp)
+        copy_tokenizer(tokenizer_dir, tmp)
+        ms.save_checkpoint([{"name": p.name, "data": p.value()}
+                            for p in _state_params(optimizer, extra)],
+                           os.path.join(tmp, OPTIMIZER_FILE))
+        with open(os.path.join(tmp, STATE_FILE), "w", encoding="utf-8") as f:
+            json.dump(state, f, indent=2)
+    link = os.path.join(output_dir, LAST)
+    tmp_link = link + ".tmp"
+    if os.path.lexists(tmp_link):
+        os.remove(tmp_link)
+    os.symlink(name, tmp_link)
+    os.replace(tmp_link, link)
+    _prune(output_dir, keep, name)
+    return os.path.join(output_dir, name)
+
+
+def copy_tokenizer(tokenizer_dir: Optional[str], dst: str) -> None:
+    """Put the tokenizer files beside the weights so the folder is a full model directory."""
+    if not tokenizer_dir:
+        return
+    for name in TOKENIZER_FILES + ("tokenizer_config.json",):
+        src = os.path.join(tokenizer_dir, name)
+        if os.path.isfile(src):
+            shutil.copy(src, os.path.join(dst, name))
+
+
+def _prune(output_dir: str, keep: int, current: str) -> None:
+    names = sorted(n for n in os.listdir(output_dir) if n.startswith("checkpoint-"))
+    for name in names[:-keep] if keep > 0 else []:
+        if name != current:
+            shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
+
+
+def last_checkpoint(output_dir: str) -> Optional[str]:
+    """The folder model_last points at, if a run left one."""
+    link = os.path.join(output_dir, LAST)
+    return os.path.realpath(link) if os.path.isdir(link) else None
+
+
+def load_checkpoint(folder: str, model: nn.Cell, optimizer: nn.Optimizer,
+                    extra: List[ms.Parameter]) -> Dict:
+    """Restore weights, optimizer and loss-scale state; returns the trainer state."""
+    path = find_weights(folder)
+    load_into(model, read_weights(path), path)
+    saved = ms.load_checkpoint(os.path.join(folder, OPTIMIZER_FILE))
+    for param in _state_params(optimizer, extra):
+        if param.name not in saved:
+            raise UserError(f"{folder}: optimizer state lacks {param.name} (was it written by "
+                            "another optimizer or model?)")
+        param.set_data(ms.Tensor(saved[param.name].asnumpy().astype(
+            ms.dtype_to_nptype(param.dtype))))
+    with open(os.path.join(folder, STATE_FILE), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def check_writable(output_dir: str) -> None:
+    """Fail before training when the output folder cannot be written."""
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        probe = os.path.join(output_dir, ".write-test")
+        with open(probe, "wb") as f:
+            f.write(np.zeros(1024, np.uint8).tobytes())
+        os.remove(probe)
+    except OSError as err:
+        raise UserError(f"{output_dir}: cannot write checkpoints there ({err.strerror})") from None

@@ -1,0 +1,45 @@
+"""Run configs: what every training run needs, and what pretraining adds (seeds' key names)."""
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, checkpoints and logging, shared by pretraining and fine-tuning."""
+
+    output_dir: str = "outputs/run"
+    batch_size: int = 32
+    train_steps: int = 1000
+    learning_rate: float = 1e-4
+    warmup_steps: int = 0
+    lr_decay: str = "polynomial"
+    power: float = 1.0
+    end_learning_rate: float = 0.0
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-6
+    accumulation_steps: int = 1
+    max_grad_norm: float = 1.0
+    save_checkpoint_steps: int = 1000
+    save_checkpoint_num: int = 3
+    enable_lossscale: bool = False
+    loss_scale_value: float = 65536.0
+    scale_factor: float = 2.0
+    scale_window: int = 1000
+    logging_steps: int = 10
+    eval_steps: int = 0
+    device_target: str = "CPU"
+    seed: int = 42
+
+
+@dataclass
+class PretrainConfig(TrainConfig):
+    """Pretraining: MindRecord from `create_data.py pretrain`, a model config or directory."""
+
+    data_dir: str = ""
+    eval_data_dir: Optional[str] = None
+    model_config: Optional[str] = None
+    model_dir: Optional[str] = None
+    eval_batches: int = 20

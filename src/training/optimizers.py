@@ -1,0 +1,65 @@
+"""AdamW and LAMB, the seeds' two optimizers; no weight decay on biases and LayerNorm."""
+from typing import List
+
+import mindspore as ms
+import numpy as np
+from mindspore import Parameter, Tensor, nn, ops
+
+from src.errors import UserError
+
+OPTIMIZERS = ("adamw", "lamb")
+
+
+def decay_groups(params: List[Parameter], weight_decay: float) -> List[dict]:
+    """Two groups: matrices and embeddings decay; biases and LayerNorm gamma/beta do not."""
+    no_decay = (".bias", ".gamma", ".beta")
+    decay = [p for p in params if not p.name.endswith(no_decay)]
+    rest = [p for p in params if p.name.endswith(no_decay)]
+    groups = [{"params": decay, "weight_decay": weight_decay},
+              {"params": rest, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+class Lamb(nn.Optimizer):
+    """LAMB (You et al. 2020) from plain ops, so it runs on every backend (MindSpore's fused
+    Lamb kernel has no CPU implementation): bias-corrected Adam direction plus weight decay,
+    scaled per tensor by the trust ratio ||w|| / ||update||."""
+
+    def __init__(self, params, learning_rate, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-6, weight_decay: float = 0.0):
+        super().__init__(learning_rate, params, weight_decay)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.moments1 = self._parameters.clone(prefix="lamb_m", init="zeros")
+        self.moments2 = self._parameters.clone(prefix="lamb_v", init="zeros")
+
+    def construct(self, gradients):
+        weight_decay = self.get_weight_decay()
+        lr = self.get_lr()
+        self.assignadd(self.global_step, self.global_step_increase_tensor)
+        t = self.global_step.astype(ms.float32)
+        correction1 = 1.0 - ops.pow(self.beta1, t)
+        correction2 = 1.0 - ops.pow(self.beta2, t)
+        for i in range(len(self._parameters)):
+            w, g = self._parameters[i], gradients[i]
+            m = self.beta1 * self.moments1[i] + (1.0 - self.beta1) * g
+            v = self.beta2 * self.moments2[i] + (1.0 - self.beta2) * g * g
+            ops.assign(self.moments1[i], m)
+            ops.assign(self.moments2[i], v)
+            decay = weight_decay[i] if self.is_group else weight_decay
+            update = (m / correction1) / (ops.sqrt(v / correction2) + self.eps) + decay * w
+            w_norm, u_norm = ops.norm(w), ops.norm(update)
+            trust = ops.select((w_norm > 0) & (u_norm > 0), w_norm / u_norm, ops.ones_like(w_norm))
+            ops.assign(w, w - lr * trust * update)
+        return True
+
+
+def build_optimizer(params: List[Parameter], name: str, lrs: np.ndarray, weight_decay: float,
+                    beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-6) -> nn.Optimizer:
+    """The optimizer over `params`, its learning rate indexed by its own global step."""
+    groups = decay_groups(params, weight_decay)
+    lr = Tensor(lrs)
+    if name == "adamw":
+        return nn.AdamWeightDecay(groups, learning_rate=lr, beta1=beta1, beta2=beta2, eps=eps)
+    if name == "lamb":
+        return Lamb(groups, learning_rate=lr, beta1=beta1, beta2=beta2, eps=eps)
+    raise UserError(f"unknown optimizer '{name}'; expected one of {', '.join(OPTIMIZERS)}")

@@ -1,0 +1,184 @@
+"""The trainer: loss falls, checkpoints and logs, exact resume after SIGKILL, skipped
+non-finite steps, accumulation, and optimizers/schedules against numpy references."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import mindspore as ms
+import numpy as np
+import pytest
+from mindspore import Parameter, Tensor
+
+from src.errors import UserError
+from src.models.weights import read_weights
+from src.training import checkpoints
+from src.training.config import TrainConfig
+from src.training.optimizers import build_optimizer
+from src.training.schedules import learning_rates
+from train_tiny import make_trainer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def config(tmp_path, **kw):
+    values = dict(output_dir=str(tmp_path / "run"), batch_size=4, train_steps=12,
+                  learning_rate=2e-3, warmup_steps=2, save_checkpoint_steps=4,
+                  save_checkpoint_num=2, logging_steps=1)
+    values.update(kw)
+    return TrainConfig(**values)
+
+
+def test_loss_falls_and_outputs_are_written(tmp_path):
+    trainer = make_trainer(config(tmp_path, train_steps=60, save_checkpoint_steps=20,
+                                  warmup_steps=5))
+    trainer.train()
+    run = tmp_path / "run"
+    rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert len(losses) == 60 and np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
+    assert (run / "metrics.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith("checkpoint-")) == \
+        ["checkpoint-0000040", "checkpoint-0000060"]
+    assert os.readlink(run / "model_last") == "checkpoint-0000060"
+    assert (run / "model_last" / "config.yaml").exists()
+    state = json.loads((run / "model_last" / "trainer_state.json").read_text())
+    assert state == {"step": 60, "micro_batches": 60, "skipped_steps": 0}
+
+
+def final_weights(folder):
+    return read_weights(os.path.join(folder, "model_last", "model.safetensors"))
+
+
+def test_sigkill_and_restart_ends_with_the_same_weights(tmp_path):
+    script = os.path.join(HERE, "train_tiny.py")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), HERE]))
+    steps = "14"
+    subprocess.run([sys.executable, script, str(tmp_path / "whole"), steps], env=env, check=True,
+                   capture_output=True)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, script, str(killed), steps], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kill_at = 3 + np.random.default_rng().integers(0, 8)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (killed / checkpoints.checkpoint_name(kill_at)).exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed_from = json.loads((killed / "model_last" / "trainer_state.json").read_text())["step"]
+    assert 0 < resumed_from < int(steps)
+    subprocess.run([sys.executable, script, str(killed), steps], env=env, check=True,
+                   capture_output=True)
+    whole, again = final_weights(tmp_path / "whole"), final_weights(killed)
+    assert whole.keys() == again.keys()
+    assert max(np.abs(whole[k] - again[k]).max() for k in whole) <= 1e-6
+    rows = [json.loads(l) for l in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, int(steps) + 1))
+
+
+def test_crash_during_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
+    trainer = make_trainer(config(tmp_path, train_steps=8))
+    trainer.train()
+    original = checkpoints.save_pretrained
+
+    def crash(model, folder, *args):
+        original(model, folder, *args)
+        raise KeyboardInterrupt("killed while writing")
+
+    monkeypatch.setattr(checkpoints, "save_pretrained", crash)
+    trainer = make_trainer(config(tmp_path, train_steps=12))
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train()
+    run = tmp_path / "run"
+    assert os.readlink(run / "model_last") == "checkpoint-0000008"
+    assert not (run / "checkpoint-0000012").exists()
+    assert not [p for p in os.listdir(run) if p.startswith(".tmp")]
+    monkeypatch.setattr(checkpoints, "save_pretrained", original)
+    resumed = make_trainer(config(tmp_path, train_steps=12))
+    resumed.resume()
+    assert resumed.state["step"] == 8
+
+
+def test_non_finite_step_is_skipped(tmp_path):
+    trainer = make_trainer(config(tmp_path, train_steps=1, enable_lossscale=True,
+                                  loss_scale_value=1024.0))
+    before = {p.name: p.asnumpy().copy() for p in trainer.model.trainable_params()}
+    batch = next(trainer.source.batches(0, 0))
+    poisoned = list(batch)
+    poisoned[5] = Tensor(np.full(batch[5].shape, np.nan, np.float32))
+    loss, applied = trainer.step_fn.run([tuple(poisoned)])
+    assert not applied and not np.isfinite(loss)
+    assert all(np.array_equal(p.asnumpy(), before[p.name]) for p in trainer.model.trainable_params())
+    assert float(trainer.step_fn.loss_scale.scale.asnumpy()) == 512.0
+    assert int(trainer.optimizer.global_step.asnumpy()[0]) == 0
+    loss, applied = trainer.step_fn.run([batch])
+    assert applied and np.isfinite(loss)
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "lamb"])
+def test_accumulation_equals_a_larger_batch(tmp_path, optimizer):
+    small = make_trainer(config(tmp_path, batch_size=2, accumulation_steps=2, optimizer=optimizer),
+                         dropout=0.0)
+    large = make_trainer(config(tmp_path, batch_size=4, accumulation_steps=1, optimizer=optimizer),
+                         dropout=0.0)
+    for p, q in zip(small.model.trainable_params(), large.model.trainable_params()):
+        q.set_data(p.value())
+    batches = list(small.source.batches(0, 0))[:2]
+    joined = tuple(Tensor(np.concatenate([a.asnumpy(), b.asnumpy()])) for a, b in zip(*batches))
+    small.step_fn.run(batches)
+    large.step_fn.run([joined])
+    for p, q in zip(small.model.trainable_params(), large.model.trainable_params()):
+        assert np.abs(p.asnumpy() - q.asnumpy()).max() <= 1e-6, p.name
+
+
+def test_unwritable_output_dir_fails_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    trainer = make_trainer(config(tmp_path, output_dir=str(blocker / "run")))
+    with pytest.raises(UserError, match="cannot write checkpoints there"):
+        trainer.train()
+
+
+def test_schedule_values():
+    lrs = learning_rates(10, 1.0, warmup_steps=4, decay="polynomial", power=2.0,
+                         end_learning_rate=0.1)
+    assert np.allclose(lrs[:4], [0.25, 0.5, 0.75, 1.0])
+    assert np.isclose(lrs[4], 1.0)
+    assert np.isclose(lrs[7], 0.9 * (1 - 3 / 6) ** 2 + 0.1)
+    linear = learning_rates(10, 1.0, warmup_steps=0, decay="linear")
+    assert np.allclose(linear, 1 - np.arange(10) / 10)
+
+
+def numpy_adamw(w, grads, lr, wd, b1=0.9, b2=0.999, eps=1e-6):
+    """BERT's AdamWeightDecay: no bias correction, decay added to the update."""
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for g in grads:
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        w = w - lr * (m / (np.sqrt(v) + eps) + wd * w)
+    return w
+
+
+def numpy_lamb(w, grads, lr, wd, b1=0.9, b2=0.999, eps=1e-6):
+    """LAMB (You et al.): bias-corrected Adam direction plus decay, scaled by ||w|| / ||r||."""
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for t, g in enumerate(grads, 1):
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        r = (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps) + wd * w
+        wn, rn = np.linalg.norm(w), np.linalg.norm(r)
+        w = w - lr * (wn / rn if wn > 0 and rn > 0 else 1.0) * r
+    return w
+
+
+@pytest.mark.parametrize("name,reference", [("adamw", numpy_adamw), ("lamb", numpy_lamb)])
+def test_optimizer_matches_numpy(name, reference):
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(size=(4, 3)).astype(np.float32)
+    grads = [rng.normal(size=(4, 3)).astype(np.float32) for _ in range(3)]
+    param = Parameter(Tensor(w0), name="layer.weight")
+    optimizer = build_optimizer([param], name, np.full(3, 0.01, np.float32), weight_decay=0.1)
+    for g in grads:
+        optimizer((Tensor(g),))
+    expected = reference(w0.astype(np.float64), grads, 0.01, 0.1)
+    assert np.abs(param.asnumpy() - expected).max() < 1e-6
