@@ -6,11 +6,14 @@ from mindspore import Tensor, ops
 
 
 def weighted_cross_entropy(logits: Tensor, labels: Tensor, weights: Tensor) -> Tensor:
-    """Mean cross entropy over entries with weight > 0 (padded MLM slots carry weight 0)."""
-    log_probs = ops.log_softmax(logits.astype(ms.float32), -1)
-    picked = ops.gather(log_probs, labels.astype(ms.int32).expand_dims(-1), -1,
-                        batch_dims=labels.ndim).squeeze(-1)
-    weights = weights.astype(ms.float32)
+    """Mean cross entropy over entries with weight > 0 (padded MLM slots carry weight 0).
+
+    Labels and weights may carry extra unit dimensions (the zoo stores NSP labels as (B, 1)).
+    """
+    log_probs = ops.log_softmax(logits.astype(ms.float32).reshape(-1, logits.shape[-1]), -1)
+    index = labels.astype(ms.int32).reshape(-1, 1)
+    picked = ops.gather_elements(log_probs, 1, index).reshape(-1)
+    weights = weights.astype(ms.float32).reshape(-1)
     return -(picked * weights).sum() / ops.maximum(weights.sum(), 1e-5)
 
 

@@ -18,6 +18,7 @@ from src.config import write_yaml_atomic
 from src.training.checkpoints import check_writable, last_checkpoint, load_checkpoint, \
     save_checkpoint
 from src.training.config import TrainConfig
+from src.training.distributed import synchronize
 from src.training.metrics_log import MetricsLog
 from src.training.optimizers import build_optimizer
 from src.training.schedules import learning_rates
@@ -97,6 +98,7 @@ class Trainer:
             self._one_step(batches, log, bar)
         bar.close()
         log.plot()
+        synchronize(self.world)
         return self.state
 
     def _one_step(self, batches: Iterator[tuple], log: MetricsLog, bar: tqdm) -> None:

@@ -1,0 +1,73 @@
+"""Pretrain a BERT-family model on MindRecord written by `create_data.py pretrain`.
+
+  python run_pretrain.py --config configs/tasks/pretrain_bert.yaml data_dir=data/wiki \
+      output_dir=outputs/bert train_steps=100000
+
+Starting the same command again resumes from output_dir/model_last (--no_resume starts
+fresh). Under msrun each rank trains on its own shard; only rank 0 writes.
+"""
+import argparse
+import logging
+import os
+
+from src.errors import UserError, run_cli
+
+
+def build_model_for(config, manifest, source: str):
+    """Random init from model_config, or continued pretraining from model_dir."""
+    from src.models import build_model, load_pretrained
+    from src.models.config import load_model_config
+    vocab = manifest["masking_spec"]["vocab_size"]
+    if config.model_dir:
+        model = load_pretrained(config.model_dir, head="pretraining")
+        if model.config.vocab_size < vocab:
+            raise UserError(f"{config.model_dir}: vocab_size {model.config.vocab_size} is smaller "
+                            f"than the data's tokenizer ({vocab})")
+        return model
+    if not config.model_config:
+        raise UserError(f"{source}: set model_config (a configs/models YAML) or model_dir")
+    model_config = load_model_config(config.model_config, [f"vocab_size={vocab}"])
+    return build_model(model_config, "pretraining")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="configs/tasks/pretrain_<family>.yaml")
+    parser.add_argument("--no_resume", action="store_true", help="ignore output_dir/model_last")
+    parser.add_argument("overrides", nargs="*", help="key=value settings over the config")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    from src.config import load_config
+    from src.data.mindrecord import read_manifest
+    from src.tasks.pretraining import Evaluator, MindRecordSource, loss_function, masked_tokens
+    from src.training.config import PretrainConfig
+    from src.training.distributed import setup_device
+    from src.training.trainer import Trainer
+
+    config = load_config(PretrainConfig, args.config, args.overrides)
+    if not config.data_dir:
+        raise UserError(f"{args.config}: set data_dir (a folder from create_data.py pretrain)")
+    rank, world = setup_device(config.device_target)
+    import mindspore as ms
+    ms.set_seed(config.seed)
+    manifest = read_manifest(config.data_dir)
+    model = build_model_for(config, manifest, args.config)
+    source = MindRecordSource(config.data_dir, config.batch_size, config.seed, rank, world)
+    evaluate = None
+    if config.eval_data_dir:
+        evaluate = Evaluator(model, config.eval_data_dir, config.batch_size, config.eval_batches)
+    trainer = Trainer(model, loss_function(model), source, config, rank, world,
+                      tokenizer_dir=manifest["tokenizer"]["model_dir"], evaluate=evaluate,
+                      tokens_per_batch=masked_tokens)
+    state = trainer.train(resume=not args.no_resume)
+    if rank == 0:
+        out = config.output_dir
+        logging.info("done: step %d, %d skipped steps", state["step"], state["skipped_steps"])
+        logging.info("model directory: %s", os.path.realpath(os.path.join(out, "model_last")))
+        logging.info("metrics: %s, plot: %s", os.path.join(out, "metrics.jsonl"),
+                     os.path.join(out, "metrics.png"))
+
+
+if __name__ == "__main__":
+    run_cli(main)

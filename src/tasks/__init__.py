@@ -1,0 +1,1 @@
+"""Per-task glue: which head, which loss, which batches, which metric."""
