@@ -33,7 +33,7 @@ def config(tmp_path, **kw):
 
 def test_loss_falls_and_outputs_are_written(tmp_path):
     trainer = make_trainer(config(tmp_path, train_steps=60, save_checkpoint_steps=20,
-                                  warmup_steps=5))
+                                  warmup_steps=5, learning_rate=1e-2))
     trainer.train()
     run = tmp_path / "run"
     rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
@@ -151,12 +151,21 @@ def test_schedule_values():
     assert np.allclose(linear, 1 - np.arange(10) / 10)
 
 
-def numpy_adamw(w, grads, lr, wd, b1=0.9, b2=0.999, eps=1e-6):
-    """BERT's AdamWeightDecay: no bias correction, decay added to the update."""
+def numpy_adamweightdecay(w, grads, lr, wd, b1=0.9, b2=0.999, eps=1e-6):
+    """Google BERT's AdamWeightDecay: no bias correction, decay added to the update."""
     m, v = np.zeros_like(w), np.zeros_like(w)
     for g in grads:
         m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
         w = w - lr * (m / (np.sqrt(v) + eps) + wd * w)
+    return w
+
+
+def numpy_adamw(w, grads, lr, wd, b1=0.9, b2=0.999, eps=1e-6):
+    """AdamW (Loshchilov & Hutter): bias-corrected Adam plus decoupled weight decay."""
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for t, g in enumerate(grads, 1):
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        w = w - lr * ((m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps) + wd * w)
     return w
 
 
@@ -171,7 +180,8 @@ def numpy_lamb(w, grads, lr, wd, b1=0.9, b2=0.999, eps=1e-6):
     return w
 
 
-@pytest.mark.parametrize("name,reference", [("adamw", numpy_adamw), ("lamb", numpy_lamb)])
+@pytest.mark.parametrize("name,reference", [("adamw", numpy_adamw), ("lamb", numpy_lamb),
+                                            ("adamweightdecay", numpy_adamweightdecay)])
 def test_optimizer_matches_numpy(name, reference):
     rng = np.random.default_rng(0)
     w0 = rng.normal(size=(4, 3)).astype(np.float32)

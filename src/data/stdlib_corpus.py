@@ -65,3 +65,24 @@ def write_stdlib_corpus(path: str) -> dict:
     os.replace(tmp, path)
     logger.info("stdlib corpus: %d documents, %d sentences -> %s", documents, lines, path)
     return {"documents": documents, "sentences": lines}
+
+
+def split_heldout(inputs: List[str], train_path: str, heldout_path: str,
+                  every: int = 20) -> dict:
+    """Stream a corpus (any format create_data reads) into plain-text train and held-out
+    files: every `every`-th document is held out."""
+    from collections import Counter
+
+    from src.data.corpus import list_files, read_documents
+    skipped: Counter = Counter()
+    counts = {"train": 0, "heldout": 0}
+    with open(train_path + ".tmp", "w", encoding="utf-8") as train, \
+            open(heldout_path + ".tmp", "w", encoding="utf-8") as heldout:
+        for index, document in enumerate(read_documents(list_files(inputs), skipped)):
+            part = "heldout" if index % every == every - 1 else "train"
+            (heldout if part == "heldout" else train).write("\n".join(document) + "\n\n")
+            counts[part] += 1
+    os.replace(train_path + ".tmp", train_path)
+    os.replace(heldout_path + ".tmp", heldout_path)
+    counts.update({f"skipped_{k}": v for k, v in skipped.items()})
+    return counts

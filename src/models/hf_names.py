@@ -62,22 +62,22 @@ def _embeddings(config: ModelConfig, prefix: str) -> Pairs:
     return pairs
 
 
-def _bert_layer(ours: str, hf: str) -> Pairs:
-    return (_qkv(f"{ours}.attention", f"{hf}.attention.self")
-            + _linear(f"{ours}.attention.output", f"{hf}.attention.output.dense")
-            + _norm(f"{ours}.attention_norm", f"{hf}.attention.output.LayerNorm")
-            + _linear(f"{ours}.intermediate", f"{hf}.intermediate.dense")
-            + _linear(f"{ours}.output", f"{hf}.output.dense")
-            + _norm(f"{ours}.output_norm", f"{hf}.output.LayerNorm"))
+# Where HF keeps each part of a transformer layer, below the layer's own prefix.
+BERT_LAYER = {"qkv": "attention.self", "attention_output": "attention.output.dense",
+              "attention_norm": "attention.output.LayerNorm", "intermediate": "intermediate.dense",
+              "output": "output.dense", "output_norm": "output.LayerNorm"}
+ALBERT_LAYER = {"qkv": "attention", "attention_output": "attention.dense",
+                "attention_norm": "attention.LayerNorm", "intermediate": "ffn",
+                "output": "ffn_output", "output_norm": "full_layer_layer_norm"}
 
 
-def _albert_layer(ours: str, hf: str) -> Pairs:
-    return (_qkv(f"{ours}.attention", f"{hf}.attention")
-            + _linear(f"{ours}.attention.output", f"{hf}.attention.dense")
-            + _norm(f"{ours}.attention_norm", f"{hf}.attention.LayerNorm")
-            + _linear(f"{ours}.intermediate", f"{hf}.ffn")
-            + _linear(f"{ours}.output", f"{hf}.ffn_output")
-            + _norm(f"{ours}.output_norm", f"{hf}.full_layer_layer_norm"))
+def _layer(ours: str, hf: str, parts: Dict[str, str]) -> Pairs:
+    return (_qkv(f"{ours}.attention", f"{hf}.{parts['qkv']}")
+            + _linear(f"{ours}.attention.output", f"{hf}.{parts['attention_output']}")
+            + _norm(f"{ours}.attention_norm", f"{hf}.{parts['attention_norm']}")
+            + _linear(f"{ours}.intermediate", f"{hf}.{parts['intermediate']}")
+            + _linear(f"{ours}.output", f"{hf}.{parts['output']}")
+            + _norm(f"{ours}.output_norm", f"{hf}.{parts['output_norm']}"))
 
 
 def backbone_pairs(config: ModelConfig) -> Pairs:
@@ -87,11 +87,12 @@ def backbone_pairs(config: ModelConfig) -> Pairs:
     if config.model_type == "albert":
         for g in range(config.groups):
             for j in range(config.inner_group_num):
-                pairs += _albert_layer(f"backbone.encoder.layers.{g * config.inner_group_num + j}",
-                                       f"albert.encoder.albert_layer_groups.{g}.albert_layers.{j}")
+                pairs += _layer(f"backbone.encoder.layers.{g * config.inner_group_num + j}",
+                                f"albert.encoder.albert_layer_groups.{g}.albert_layers.{j}",
+                                ALBERT_LAYER)
         return pairs + _linear("backbone.pooler.dense", "albert.pooler")
     for i in range(config.num_hidden_layers):
-        pairs += _bert_layer(f"backbone.encoder.layers.{i}", f"{prefix}.encoder.layer.{i}")
+        pairs += _layer(f"backbone.encoder.layers.{i}", f"{prefix}.encoder.layer.{i}", BERT_LAYER)
     return pairs + _linear("backbone.pooler.dense", f"{prefix}.pooler.dense")
 
 

@@ -7,7 +7,7 @@ from mindspore import Parameter, Tensor, nn, ops
 
 from src.errors import UserError
 
-OPTIMIZERS = ("adamw", "lamb")
+OPTIMIZERS = ("adamw", "lamb", "adamweightdecay")
 
 
 def decay_groups(params: List[Parameter], weight_decay: float) -> List[dict]:
@@ -20,17 +20,20 @@ def decay_groups(params: List[Parameter], weight_decay: float) -> List[dict]:
     return [g for g in groups if g["params"]]
 
 
-class Lamb(nn.Optimizer):
-    """LAMB (You et al. 2020) from plain ops, so it runs on every backend (MindSpore's fused
-    Lamb kernel has no CPU implementation): bias-corrected Adam direction plus weight decay,
-    scaled per tensor by the trust ratio ||w|| / ||update||."""
+class AdamW(nn.Optimizer):
+    """Bias-corrected Adam with decoupled weight decay (AdamW, as HF transformers and PaddleNLP
+    run it), and with `trust_ratio` LAMB (You et al. 2020): the update scaled per tensor by
+    ||w|| / ||update||. Plain ops, so it runs on every backend (MindSpore's fused Lamb kernel
+    has no CPU implementation, and its AdamWeightDecay skips bias correction)."""
 
     def __init__(self, params, learning_rate, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-6, weight_decay: float = 0.0):
-        super().__init__(learning_rate, params, weight_decay)
+                 eps: float = 1e-6, trust_ratio: bool = False):
+        super().__init__(learning_rate, params, 0.0)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        self.moments1 = self._parameters.clone(prefix="lamb_m", init="zeros")
-        self.moments2 = self._parameters.clone(prefix="lamb_v", init="zeros")
+        self.trust_ratio = trust_ratio
+        prefix = "lamb" if trust_ratio else "adam"
+        self.moments1 = self._parameters.clone(prefix=f"{prefix}_m", init="zeros")
+        self.moments2 = self._parameters.clone(prefix=f"{prefix}_v", init="zeros")
 
     def construct(self, gradients):
         weight_decay = self.get_weight_decay()
@@ -47,9 +50,11 @@ class Lamb(nn.Optimizer):
             ops.assign(self.moments2[i], v)
             decay = weight_decay[i] if self.is_group else weight_decay
             update = (m / correction1) / (ops.sqrt(v / correction2) + self.eps) + decay * w
-            w_norm, u_norm = ops.norm(w), ops.norm(update)
-            trust = ops.select((w_norm > 0) & (u_norm > 0), w_norm / u_norm, ops.ones_like(w_norm))
-            ops.assign(w, w - lr * trust * update)
+            if self.trust_ratio:
+                w_norm, u_norm = ops.norm(w), ops.norm(update)
+                update = update * ops.select((w_norm > 0) & (u_norm > 0), w_norm / u_norm,
+                                             ops.ones_like(w_norm))
+            ops.assign(w, w - lr * update)
         return True
 
 
@@ -58,8 +63,8 @@ def build_optimizer(params: List[Parameter], name: str, lrs: np.ndarray, weight_
     """The optimizer over `params`, its learning rate indexed by its own global step."""
     groups = decay_groups(params, weight_decay)
     lr = Tensor(lrs)
-    if name == "adamw":
+    if name in ("adamw", "lamb"):
+        return AdamW(groups, lr, beta1, beta2, eps, trust_ratio=name == "lamb")
+    if name == "adamweightdecay":  # Google BERT's and the model zoo's: no bias correction
         return nn.AdamWeightDecay(groups, learning_rate=lr, beta1=beta1, beta2=beta2, eps=eps)
-    if name == "lamb":
-        return Lamb(groups, learning_rate=lr, beta1=beta1, beta2=beta2, eps=eps)
     raise UserError(f"unknown optimizer '{name}'; expected one of {', '.join(OPTIMIZERS)}")

@@ -1,0 +1,530 @@
+"""Pretraining instances from documents: NSP / SOP / FULL-SENTENCES segments and masked-LM masking.
+
+Documents arrive in chunks; each chunk is tokenized and turned into instances with its own random
+generator seeded from (random_seed, chunk index), so the output does not depend on how many worker
+processes share the chunks. The algorithms follow Google's create_pretraining_data.py (BERT),
+ALBERT's SOP variant, RoBERTa's FULL-SENTENCES packing and ERNIE's Chinese whole-word segmentation.
+"""
+import itertools
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from collections import Counter, deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from src.data.corpus import Progress, list_files, read_documents
+from src.data.tokenization import Tokenizer, load_tokenizer
+from src.errors import UserError
+from src.files import atomic_dir
+
+log = logging.getLogger(__name__)
+OBJECTIVES = ("nsp", "sop", "none")
+MASKINGS = ("static", "dynamic")
+_COUNT_KEYS = ("documents", "sentences", "instances", "tokens", "instance_tokens", "masked_tokens")
+_WORD_CONTINUATION = {"wordpiece": lambda token: token.startswith("##"),
+                      "bpe": lambda token: not token.startswith("Ġ"),
+                      "sentencepiece": lambda token: not token.startswith("▁")}
+
+
+@dataclass(frozen=True)
+class PretrainOptions:
+    """What shapes the instances (recorded in the manifest; same options + seed give the same output)."""
+
+    max_seq_length: int = 128
+    max_predictions_per_seq: int = 20
+    masked_lm_prob: float = 0.15
+    short_seq_prob: float = 0.1
+    dupe_factor: int = 10
+    random_seed: int = 12345
+    objective: str = "nsp"
+    masking: str = "static"
+    whole_word_mask: bool = False
+    chinese_wwm: bool = False
+    chunk_documents: int = 1000
+
+    def check(self) -> None:
+        """Reject option values that cannot make instances, naming the option."""
+        if self.objective not in OBJECTIVES:
+            raise UserError(f"--objective {self.objective!r}: expected one of {', '.join(OBJECTIVES)}")
+        if self.masking not in MASKINGS:
+            raise UserError(f"--masking {self.masking!r}: expected one of {', '.join(MASKINGS)}")
+        if self.max_seq_length < 5:
+            raise UserError(f"--max_seq_length {self.max_seq_length}: expected at least 5 ([CLS] A [SEP] B [SEP])")
+        if not 0.0 < self.masked_lm_prob < 1.0:
+            raise UserError(f"--masked_lm_prob {self.masked_lm_prob}: expected a value between 0 and 1")
+        if not 0.0 <= self.short_seq_prob <= 1.0:
+            raise UserError(f"--short_seq_prob {self.short_seq_prob}: expected a value between 0 and 1")
+        for name in ("max_predictions_per_seq", "dupe_factor", "chunk_documents"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name} {getattr(self, name)}: expected a positive integer")
+
+
+@dataclass(frozen=True)
+class MaskingSpec:
+    """The token ids masking needs: [MASK], ids never masked (special), ids drawn as random replacements."""
+
+    mask_id: int
+    special_ids: np.ndarray
+    replacement_ids: np.ndarray
+    masked_lm_prob: float
+    max_predictions: int
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer: Tokenizer, options: PretrainOptions) -> "MaskingSpec":
+        """Build the spec; a vocabulary without [MASK]/[CLS]/[SEP]/[PAD] is a UserError naming it."""
+        needed = [tokenizer.mask_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id]
+        added = tokenizer.backend.get_added_tokens_decoder()
+        special = np.array(sorted({*needed, *(i for i, token in added.items() if token.special)}), dtype=np.int32)
+        replacement = np.setdiff1d(np.arange(tokenizer.vocab_size, dtype=np.int32), special)
+        return cls(needed[0], special, replacement, options.masked_lm_prob, options.max_predictions_per_seq)
+
+
+@dataclass
+class Segments:
+    """Token ids of a piece of text with, per token, whether it starts a word (for whole-word masking)."""
+
+    ids: list[int] = field(default_factory=list)
+    starts: list[bool] = field(default_factory=list)
+
+    def extend(self, other: "Segments") -> None:
+        """Append another piece."""
+        self.ids.extend(other.ids)
+        self.starts.extend(other.starts)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class ChunkResult:
+    """One chunk's instances as column arrays, plus its counts and skipped records by reason."""
+
+    index: int
+    columns: dict[str, np.ndarray]
+    counts: Counter
+    skipped: Counter
+
+
+def mask_tokens(ids: np.ndarray, starts: np.ndarray, spec: MaskingSpec,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mask one instance (see mask_batch); the dynamic-masking map calls this per row."""
+    masked, positions, labels, weights = mask_batch(ids[None], starts[None], spec, rng)
+    return masked[0], positions[0], labels[0], weights[0]
+
+
+def mask_batch(ids: np.ndarray, starts: np.ndarray, spec: MaskingSpec,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """BERT's masking of rows of ids: whole words (by `starts`) up to masked_lm_prob of each row, 80/10/10.
+
+    Words are taken in random order, skipping any that would pass the row's budget (as BERT does).
+    Returns (masked ids, positions, original ids, weights); the last three padded to max_predictions.
+    """
+    rows, length = ids.shape
+    maskable = ~np.isin(ids, spec.special_ids)
+    previous = np.zeros_like(maskable)
+    previous[:, 1:] = maskable[:, :-1]
+    is_start = maskable & (starts.astype(bool) | ~previous)
+    group_starts = np.flatnonzero(is_start)
+    sizes = np.bincount((np.cumsum(is_start.ravel()) - 1)[maskable.ravel()], minlength=len(group_starts))
+    group_rows = group_starts // length
+    order = np.lexsort((rng.random(len(group_starts)), group_rows))
+    bounds = np.searchsorted(group_rows[order], np.arange(rows + 1)).tolist()
+    available = maskable.sum(axis=1)
+    budgets = np.where(available > 0, np.minimum(spec.max_predictions,
+                                                 np.maximum(1, np.rint(available * spec.masked_lm_prob))), 0)
+    if len(sizes) and sizes.max() > 1:
+        positions, totals = _choose_words(order, bounds, sizes, group_starts % length, budgets, spec.max_predictions)
+    else:
+        positions, totals = _choose_tokens(order, bounds, group_starts, length, budgets, spec.max_predictions)
+    weights = (np.arange(spec.max_predictions) < totals[:, None])
+    labels = np.where(weights, np.take_along_axis(ids, positions, axis=1), 0).astype(np.int32)
+    masked = ids.copy()
+    draw = rng.random(positions.shape)
+    row_index = np.broadcast_to(np.arange(rows)[:, None], positions.shape)
+    to_mask, to_randomize = weights & (draw < 0.8), weights & (draw >= 0.9)
+    masked[row_index[to_mask], positions[to_mask]] = spec.mask_id
+    replacements = spec.replacement_ids[rng.integers(0, len(spec.replacement_ids), int(to_randomize.sum()))]
+    masked[row_index[to_randomize], positions[to_randomize]] = replacements
+    return masked, positions, labels, weights.astype(np.float32)
+
+
+def _choose_words(order: np.ndarray, bounds: list[int], sizes: np.ndarray, starts: np.ndarray, budgets: np.ndarray,
+                  width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, words in shuffled order while they fit the budget (a word that would pass it is skipped)."""
+    positions = np.zeros((len(budgets), width), dtype=np.int32)
+    totals = np.zeros(len(budgets), dtype=np.int64)
+    order, sizes, starts = order.tolist(), sizes.tolist(), starts.tolist()
+    for row, budget in enumerate(budgets.tolist()):
+        chosen: list[int] = []
+        for group in order[bounds[row]:bounds[row + 1]]:
+            if len(chosen) >= budget:
+                break
+            if len(chosen) + sizes[group] <= budget:
+                chosen.extend(range(starts[group], starts[group] + sizes[group]))
+        chosen.sort()
+        positions[row, :len(chosen)] = chosen
+        totals[row] = len(chosen)
+    return positions, totals
+
+
+def _choose_tokens(order: np.ndarray, bounds: list[int], flat_starts: np.ndarray, length: int, budgets: np.ndarray,
+                   width: int) -> tuple[np.ndarray, np.ndarray]:
+    """_choose_words when every word is one token: the first `budget` of each row's shuffled order, vectorized."""
+    rows = len(budgets)
+    row_of = flat_starts[order] // length
+    rank = np.arange(len(order)) - np.asarray(bounds[:-1], dtype=np.int64)[row_of]
+    picked = np.sort(flat_starts[order][rank < budgets[row_of]])
+    picked_rows = picked // length
+    first = np.searchsorted(picked_rows, np.arange(rows))
+    positions = np.zeros((rows, width), dtype=np.int32)
+    positions[picked_rows, np.arange(len(picked)) - first[picked_rows]] = picked % length
+    return positions, np.bincount(picked_rows, minlength=rows)
+
+
+def truncate_pair(first: Segments, second: Segments, max_tokens: int, rng: np.random.Generator) -> bool:
+    """The BERT paper's truncation: trim the longer segment one token at a time, randomly front or back."""
+    excess = len(first.ids) + len(second.ids) - max_tokens
+    if excess <= 0:
+        return False
+    lengths = [len(first.ids), len(second.ids)]
+    cuts = [[0, 0], [0, 0]]
+    for from_front in (rng.random(excess) < 0.5).tolist():
+        side = 0 if lengths[0] > lengths[1] else 1
+        lengths[side] -= 1
+        cuts[side][0 if from_front else 1] += 1
+    for segment, (front, back) in zip((first, second), cuts):
+        stop = len(segment.ids) - back
+        segment.ids, segment.starts = segment.ids[front:stop], segment.starts[front:stop]
+    return True
+
+
+class InstanceBuilder:
+    """Turns chunks of raw documents into instance columns: tokenize, segment, (statically) mask."""
+
+    def __init__(self, tokenizer: Tokenizer, options: PretrainOptions) -> None:
+        self.tokenizer = tokenizer
+        self.options = options
+        self.spec = MaskingSpec.from_tokenizer(tokenizer, options)
+        self.cls_id, self.sep_id, self.pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+        self._continues = _WORD_CONTINUATION[tokenizer.kind]
+        self._jieba = _load_jieba() if options.chinese_wwm else None
+
+    def build(self, index: int, documents: list[list[str]]) -> ChunkResult:
+        """All instances of one chunk (dupe_factor passes, shuffled, masked if static)."""
+        rng = np.random.default_rng([self.options.random_seed, index])
+        counts, skipped = Counter(), Counter()
+        tokenized = self._tokenize(documents, counts, skipped)
+        instances: list[tuple[Segments, Segments, int]] = []
+        for _ in range(self.options.dupe_factor):
+            if self.options.objective == "none":
+                instances.extend(self._full_sentences(tokenized, counts))
+            else:
+                for doc_index in range(len(tokenized)):
+                    instances.extend(self._pairs(tokenized, doc_index, rng, counts, skipped))
+        order = rng.permutation(len(instances))
+        columns = self._columns([instances[i] for i in order], rng, counts)
+        counts["instances"] += len(instances)
+        return ChunkResult(index, columns, counts, skipped)
+
+    def _tokenize(self, documents: list[list[str]], counts: Counter, skipped: Counter) -> list[list[Segments]]:
+        """Tokenize every sentence of the chunk in one batch call; empty sentences are counted and dropped."""
+        sentences = [sentence for document in documents for sentence in document]
+        encodings = self.tokenizer.backend.encode_batch(sentences, add_special_tokens=False)
+        tokenized, position = [], 0
+        for document in documents:
+            segments = []
+            for sentence, encoding in zip(document, encodings[position:position + len(document)]):
+                ids = encoding.ids
+                if ids:
+                    segments.append(Segments(ids, self._starts(sentence, encoding, len(ids))))
+                    counts["tokens"] += len(ids)
+                else:
+                    skipped["empty_sentence"] += 1
+            position += len(document)
+            counts["documents"] += 1
+            counts["sentences"] += len(segments)
+            if segments:
+                tokenized.append(segments)
+            else:
+                skipped["empty_document"] += 1
+        return tokenized
+
+    def _starts(self, sentence: str, encoding: object, count: int) -> list[bool]:
+        """Per token, whether it begins a word: the vocabulary's piece marks, or jieba's words for Chinese WWM."""
+        if self._jieba is not None:
+            tokens = encoding.tokens
+            word_of_char = np.zeros(len(sentence) + 1, dtype=np.int64)
+            edges = np.cumsum([len(word) for word in self._jieba.lcut(sentence)])
+            word_of_char[edges[edges < len(word_of_char)]] = 1
+            word_of_char = np.cumsum(word_of_char)
+            words = [word_of_char[start] for start, _ in encoding.offsets]
+            return [i == 0 or (words[i] != words[i - 1] and not tokens[i].startswith("##"))
+                    for i in range(len(tokens))]
+        if self.options.whole_word_mask:
+            return [i == 0 or not self._continues(token) for i, token in enumerate(encoding.tokens)]
+        return [True] * count
+
+    def _pairs(self, docs: list[list[Segments]], doc_index: int, rng: np.random.Generator, counts: Counter,
+               skipped: Counter) -> list[tuple[Segments, Segments, int]]:
+        """BERT's create_instances_from_document: A/B pairs for NSP (random B half the time) or SOP (swapped).
+
+        Unlike BERT, a chunk holds two sentences or more unless it ends the document, and a lone
+        sentence is never forced to a random next (BERT's rule makes NSP labels about 2/3 random).
+        """
+        document = docs[doc_index]
+        max_tokens = self.options.max_seq_length - 3
+        target = max_tokens if rng.random() >= self.options.short_seq_prob else int(rng.integers(2, max_tokens + 1))
+        if self.options.objective == "sop" and len(document) < 2:
+            skipped["single_sentence_document"] += 1
+            return []
+        instances, chunk, length, i = [], [], 0, 0
+        while i < len(document):
+            chunk.append(document[i])
+            length += len(document[i])
+            last = i == len(document) - 1
+            if last or (length >= target and len(chunk) >= 2):
+                pair, unused = self._pair_from(chunk, docs, doc_index, target, rng, skipped)
+                i -= unused
+                if pair is not None:
+                    counts["truncated_instances"] += truncate_pair(pair[0], pair[1], max_tokens, rng)
+                    instances.append(pair)
+                chunk, length = [], 0
+            i += 1
+        return instances
+
+    def _pair_from(self, chunk: list[Segments], docs: list[list[Segments]], doc_index: int, target: int,
+                   rng: np.random.Generator, skipped: Counter) -> tuple[tuple[Segments, Segments, int] | None, int]:
+        """Split an accumulated chunk into A and B; returns the pair (or None) and how many sentences to put back."""
+        a_end = int(rng.integers(1, len(chunk))) if len(chunk) >= 2 else 1
+        first, second = _joined(chunk[:a_end]), _joined(chunk[a_end:])
+        if self.options.objective == "sop":
+            if not len(second):
+                skipped["single_segment_chunk"] += 1
+                return None, 0
+            return ((second, first, 1) if rng.random() < 0.5 else (first, second, 0)), 0
+        if rng.random() >= 0.5:
+            if not len(second):
+                skipped["single_sentence_chunk"] += 1
+                return None, 0
+            return (first, second, 0), 0
+        if len(docs) < 2:
+            skipped["no_other_document_for_random_next"] += 1
+            return ((first, second, 0), 0) if len(second) else (None, 0)
+        other = int(rng.integers(0, len(docs) - 1))
+        other += other >= doc_index
+        return (first, _random_segment(docs[other], target - len(first), rng), 1), len(chunk) - a_end
+
+    def _full_sentences(self, docs: list[list[Segments]], counts: Counter) -> list[tuple[Segments, Segments, int]]:
+        """RoBERTa's FULL-SENTENCES: pack whole sentences across documents (a [SEP] between documents)."""
+        max_tokens = self.options.max_seq_length - 2
+        packs, pack = [], Segments()
+        boundary = Segments([self.sep_id], [True])
+        for document in docs:
+            if len(pack):
+                if len(pack) + 1 > max_tokens:
+                    packs.append(pack)
+                    pack = Segments()
+                else:
+                    pack.extend(boundary)
+            for sentence in document:
+                if len(sentence) > max_tokens:
+                    sentence = Segments(sentence.ids[:max_tokens], sentence.starts[:max_tokens])
+                    counts["truncated_sentences"] += 1
+                if len(pack) + len(sentence) > max_tokens:
+                    packs.append(pack)
+                    pack = Segments()
+                pack.extend(sentence)
+        if len(pack):
+            packs.append(pack)
+        return [(p, Segments(), 0) for p in packs]
+
+    def _columns(self, instances: list[tuple[Segments, Segments, int]], rng: np.random.Generator,
+                 counts: Counter) -> dict[str, np.ndarray]:
+        """Lay out [CLS] A [SEP] B [SEP], pad, and mask (static) or keep word starts (dynamic)."""
+        length, cls, sep = self.options.max_seq_length, [self.cls_id], [self.sep_id]
+        rows = [cls + first.ids + sep + (second.ids + sep if len(second.ids) else []) for first, second, _ in instances]
+        row_starts = [[True] + first.starts + [True] + (second.starts + [True] if len(second.ids) else [])
+                      for first, second, _ in instances]
+        used = np.array([len(row) for row in rows], dtype=np.int64).reshape(-1, 1)
+        mask = np.arange(length) < used
+        ids = np.full(mask.shape, self.pad_id, dtype=np.int32)
+        ids[mask] = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int32, count=int(used.sum()))
+        starts = np.ones(mask.shape, dtype=np.int32)
+        starts[mask] = np.fromiter(itertools.chain.from_iterable(row_starts), dtype=bool, count=int(used.sum()))
+        first_end = np.array([len(first.ids) + 2 for first, _, _ in instances], dtype=np.int64).reshape(-1, 1)
+        segment_ids = (mask & (np.arange(length) >= first_end)).astype(np.int32)
+        labels = np.array([label for _, _, label in instances], dtype=np.int32).reshape(-1, 1)
+        mask = mask.astype(np.int32)
+        counts["instance_tokens"] += int(mask.sum())
+        columns = {"input_ids": ids, "input_mask": mask, "segment_ids": segment_ids, "next_sentence_labels": labels}
+        if self.options.masking == "dynamic":
+            return {**columns, "word_starts": starts}
+        return {**columns, **self._mask_all(ids, starts, rng, counts)}
+
+    def _mask_all(self, ids: np.ndarray, starts: np.ndarray, rng: np.random.Generator,
+                  counts: Counter) -> dict[str, np.ndarray]:
+        """Static masking of every row; input_ids are masked in place."""
+        ids[:], positions, labels, weights = mask_batch(ids, starts, self.spec, rng)
+        counts["masked_tokens"] += int(weights.sum())
+        return {"masked_lm_positions": positions, "masked_lm_ids": labels, "masked_lm_weights": weights}
+
+
+def load_builder(model_dir: str, options: PretrainOptions, do_lower_case: bool | None = None) -> InstanceBuilder:
+    """Load the tokenizer of model_dir and check it has what pretraining needs."""
+    options.check()
+    return InstanceBuilder(load_tokenizer(model_dir, do_lower_case), options)
+
+
+def create_pretraining_data(inputs: list[str], model_dir: str, output: str, options: PretrainOptions,
+                            workers: int = 1, fmt: str = "auto", split: bool = False,
+                            do_lower_case: bool | None = None, shard_size: int = 100_000,
+                            overwrite: bool = False) -> dict[str, Any]:
+    """Stream the corpus through the builder (in `workers` processes) into MindRecord shards and a manifest."""
+    from src.data.mindrecord import ShardedWriter, write_manifest
+
+    if workers < 1:
+        raise UserError(f"--workers {workers}: expected a positive number of processes")
+    files = list_files(inputs)
+    builder = load_builder(model_dir, options, do_lower_case)
+    skipped: Counter = Counter()
+    progress = Progress(sum(path.stat().st_size for path in files))
+    chunks = _chunks(read_documents(files, skipped, fmt, split, progress), options.chunk_documents)
+    counts: Counter = Counter()
+    started = time.monotonic()
+    with atomic_dir(output, overwrite) as folder:
+        writer = ShardedWriter(folder, options.masking, shard_size)
+        with tqdm(total=progress.total, unit="B", unit_scale=True, desc="pretraining data", disable=None) as bar:
+            for result in _results(chunks, builder, model_dir, options, do_lower_case, workers):
+                writer.write(result.columns)
+                counts.update(result.counts)
+                skipped.update(result.skipped)
+                bar.update(progress.done - bar.n)
+                bar.set_postfix(docs=counts["documents"],
+                                docs_per_s=f"{counts['documents'] / (time.monotonic() - started):.0f}")
+        shards = writer.close()
+        if not counts["instances"]:
+            raise UserError(f"{', '.join(inputs)}: no pretraining instances could be made "
+                            f"(skipped: {dict(skipped) or 'nothing usable in the input'})")
+        manifest = write_manifest(folder, _manifest(builder, model_dir, inputs, options, fmt, split, shard_size,
+                                                    shards, counts, skipped))
+    _log_summary(output, counts, skipped, time.monotonic() - started)
+    return manifest
+
+
+def _chunks(documents: Iterator[list[str]], size: int) -> Iterator[tuple[int, list[list[str]]]]:
+    """Number documents into chunks of `size`; a last chunk of one document joins the one before (NSP needs two)."""
+    held: tuple[int, list[list[str]]] | None = None
+    current: list[list[str]] = []
+    index = 0
+    for document in documents:
+        current.append(document)
+        if len(current) == size:
+            if held is not None:
+                yield held
+            held, current, index = (index, current), [], index + 1
+    if held is not None and len(current) == 1:
+        held[1].extend(current)
+        current = []
+    if held is not None:
+        yield held
+    if current:
+        yield index, current
+
+
+def _results(chunks: Iterator[tuple[int, list[list[str]]]], builder: InstanceBuilder, model_dir: str,
+             options: PretrainOptions, do_lower_case: bool | None, workers: int) -> Iterator[ChunkResult]:
+    """Chunk results in chunk order; with workers > 1, from a process pool with a bounded number in flight."""
+    if workers == 1:
+        for index, documents in chunks:
+            yield builder.build(index, documents)
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_init_worker, initargs=(model_dir, options, do_lower_case)) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.apply_async(_build_in_worker, chunk))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+_WORKER_BUILDER: InstanceBuilder | None = None
+
+
+def _init_worker(model_dir: str, options: PretrainOptions, do_lower_case: bool | None) -> None:
+    """Worker process start: Ctrl-C left to the parent (it stops the pool), one tokenizer thread, the builder."""
+    global _WORKER_BUILDER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ["RAYON_NUM_THREADS"] = "1"
+    _WORKER_BUILDER = load_builder(model_dir, options, do_lower_case)
+
+
+def _build_in_worker(index: int, documents: list[list[str]]) -> ChunkResult:
+    """Build one chunk in a worker process."""
+    return _WORKER_BUILDER.build(index, documents)
+
+
+def _manifest(builder: InstanceBuilder, model_dir: str, inputs: list[str], options: PretrainOptions, fmt: str,
+              split: bool, shard_size: int, shards: list[dict[str, Any]], counts: Counter,
+              skipped: Counter) -> dict[str, Any]:
+    """What the dataset holds and how it was made (independent of --workers, so outputs compare equal)."""
+    tokenizer, spec = builder.tokenizer, builder.spec
+    return {
+        "shards": shards,
+        "counts": {key: counts[key] for key in _COUNT_KEYS},
+        "handled": {key: counts[key] for key in ("truncated_instances", "truncated_sentences") if counts[key]},
+        "skipped": dict(sorted(skipped.items())),
+        "options": {**asdict(options), "format": fmt, "split_sentences": split, "shard_size": shard_size},
+        "inputs": [os.path.abspath(item) for item in inputs],
+        "tokenizer": {"model_dir": os.path.abspath(model_dir), "kind": tokenizer.kind,
+                      "vocab_size": tokenizer.vocab_size, "fingerprint": tokenizer.fingerprint()},
+        "masking_spec": {"mask_id": spec.mask_id, "special_ids": spec.special_ids.tolist(),
+                         "vocab_size": tokenizer.vocab_size},
+    }
+
+
+def _log_summary(output: str, counts: Counter, skipped: Counter, seconds: float) -> None:
+    """One summary at the end: what was written, how fast, and what was skipped."""
+    log.info("wrote %s: %d instances from %d documents (%d sentences, %d tokens, %d masked) in %.1f s, "
+             "%.0f documents/s, %.0f tokens/s", output, counts["instances"], counts["documents"],
+             counts["sentences"], counts["tokens"], counts["masked_tokens"], seconds,
+             counts["documents"] / max(seconds, 1e-9), counts["tokens"] / max(seconds, 1e-9))
+    if skipped:
+        log.info("skipped: %s", ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items())))
+
+
+def _joined(pieces: list[Segments]) -> Segments:
+    """Concatenate sentences into one segment (each sentence's first token already starts a word)."""
+    joined = Segments()
+    for piece in pieces:
+        joined.extend(piece)
+    return joined
+
+
+def _random_segment(document: list[Segments], target: int, rng: np.random.Generator) -> Segments:
+    """Sentences of another document from a random start, until about `target` tokens (BERT's random next)."""
+    start = int(rng.integers(0, len(document)))
+    segment = Segments()
+    for sentence in document[start:]:
+        segment.extend(sentence)
+        if len(segment.ids) >= target:
+            break
+    return segment
+
+
+def _load_jieba() -> object:
+    """jieba, quiet (it logs its dictionary loading) and initialised once per process."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
