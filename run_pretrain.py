@@ -14,19 +14,24 @@ from src.errors import UserError, run_cli
 
 
 def build_model_for(config, manifest, source: str):
-    """Random init from model_config, or continued pretraining from model_dir."""
+    """Random init from model_config (sized to the data's tokenizer), or continued
+    pretraining from model_dir."""
+    from src.data.tokenization import load_tokenizer
     from src.models import build_model, load_pretrained
     from src.models.config import load_model_config
     vocab = manifest["masking_spec"]["vocab_size"]
+    pad_id = load_tokenizer(manifest["tokenizer"]["model_dir"]).pad_token_id
     if config.model_dir:
         model = load_pretrained(config.model_dir, head="pretraining")
-        if model.config.vocab_size < vocab:
-            raise UserError(f"{config.model_dir}: vocab_size {model.config.vocab_size} is smaller "
-                            f"than the data's tokenizer ({vocab})")
+        if model.config.vocab_size < vocab or model.config.pad_token_id != pad_id:
+            raise UserError(f"{config.model_dir}: vocab_size {model.config.vocab_size} and "
+                            f"pad_token_id {model.config.pad_token_id} do not fit the data's "
+                            f"tokenizer ({vocab} tokens, pad id {pad_id})")
         return model
     if not config.model_config:
         raise UserError(f"{source}: set model_config (a configs/models YAML) or model_dir")
-    model_config = load_model_config(config.model_config, [f"vocab_size={vocab}"])
+    model_config = load_model_config(config.model_config,
+                                     [f"vocab_size={vocab}", f"pad_token_id={pad_id}"])
     return build_model(model_config, "pretraining")
 
 

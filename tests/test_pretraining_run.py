@@ -76,6 +76,47 @@ def test_two_msrun_workers_equal_one_worker(pretraining_data, tmp_path):
     assert (tmp_path / "one" / "model_last" / "vocab.txt").exists()
 
 
+FAMILIES = {
+    "albert": ("sentencepiece", ["--objective", "sop", "--whole_word_mask"],
+               "model_type: albert\nembedding_size: 16\nnum_hidden_groups: 1\n"),
+    "roberta": ("bpe", ["--objective", "none", "--masking", "dynamic"],
+                "model_type: roberta\nposition_embedding_type: padding_offset\n"
+                "type_vocab_size: 1\n"),
+}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_family_pretrains_and_converts_to_hf(family, pretraining_data, tmp_path):
+    """ALBERT (SentencePiece, SOP, whole words) and RoBERTa (BPE, full sentences, dynamic
+    masking) from corpus to a model directory that converts to transformers."""
+    kind, options, model = FAMILIES[family]
+    py, corpus = sys.executable, str(pretraining_data / "corpus.txt")
+    assert run(py, f"{ROOT}/create_data.py", "vocab", "--input", corpus, "--output",
+               str(tmp_path / "vocab"), "--type", kind, "--vocab_size", "150").returncode == 0
+    made = run(py, f"{ROOT}/create_data.py", "pretrain", "--input", corpus, "--model_dir",
+               str(tmp_path / "vocab"), "--output", str(tmp_path / "data"), "--max_seq_length",
+               "32", "--max_predictions_per_seq", "4", *options)
+    assert made.returncode == 0, made.stderr
+    positions = "34" if family == "roberta" else "32"  # RoBERTa counts from pad id + 1
+    (tmp_path / "model.yaml").write_text(model + MODEL.replace("model_type: bert\n", "").replace(
+        "max_position_embeddings: 32", f"max_position_embeddings: {positions}"))
+    trained = run(py, f"{ROOT}/run_pretrain.py", "--config", str(pretraining_data / "run.yaml"),
+                  f"model_config={tmp_path / 'model.yaml'}", f"data_dir={tmp_path / 'data'}",
+                  f"output_dir={tmp_path / 'run'}", "batch_size=4", "train_steps=3")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    converted = run(py, f"{ROOT}/convert_checkpoint.py", "--input",
+                    str(tmp_path / "run" / "model_last"), "--output", str(tmp_path / "hf"))
+    assert converted.returncode == 0, converted.stderr[-2000:]
+    import json
+
+    import transformers
+    architecture = json.loads((tmp_path / "hf" / "config.json").read_text())["architectures"][0]
+    assert architecture == {"albert": "AlbertForPreTraining", "roberta": "RobertaForMaskedLM"}[family]
+    hf, info = getattr(transformers, architecture).from_pretrained(str(tmp_path / "hf"),
+                                                                  output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+
+
 def test_failing_workers_fail_the_launch_and_are_named(pretraining_data, tmp_path):
     config = str(pretraining_data / "run.yaml")
     failed = run("bash", f"{ROOT}/scripts/run_distributed_pretrain.sh", "2", "CPU", config,

@@ -183,7 +183,8 @@ def config_to_hf(config: ModelConfig, head: Optional[str]) -> Dict:
     out = {"architectures": [hf_architecture(config.model_type, head)],
            "model_type": config.model_type}
     out.update({k: getattr(config, k) for k in SHARED_KEYS})
-    out.update({k: getattr(config, k) for k in FAMILY_KEYS.get(config.model_type, ())})
+    out.update({k: getattr(config, k) for k in FAMILY_KEYS.get(config.model_type, ())
+                if getattr(config, k) is not None})
     out["hidden_act"] = config.hidden_act
     if config.model_type == "albert":
         out["embedding_size"] = config.embed_dim
