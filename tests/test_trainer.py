@@ -52,19 +52,27 @@ def final_weights(folder):
     return read_weights(os.path.join(folder, "model_last", "model.safetensors"))
 
 
+def saved_step(folder):
+    """The step model_last points at (0 before the first checkpoint)."""
+    try:
+        return int(os.readlink(folder / "model_last").rsplit("-", 1)[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def test_sigkill_and_restart_ends_with_the_same_weights(tmp_path):
     script = os.path.join(HERE, "train_tiny.py")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), HERE]))
-    steps = "14"
+    steps = "40"
     subprocess.run([sys.executable, script, str(tmp_path / "whole"), steps], env=env, check=True,
                    capture_output=True)
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, script, str(killed), steps], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    kill_at = 3 + np.random.default_rng().integers(0, 8)
+    kill_at = int(np.random.default_rng().integers(3, 20))
     deadline = time.time() + 300
-    while time.time() < deadline and not (killed / checkpoints.checkpoint_name(kill_at)).exists():
-        time.sleep(0.05)
+    while time.time() < deadline and proc.poll() is None and saved_step(killed) < kill_at:
+        time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     resumed_from = json.loads((killed / "model_last" / "trainer_state.json").read_text())["step"]
@@ -76,6 +84,7 @@ def test_sigkill_and_restart_ends_with_the_same_weights(tmp_path):
     assert max(np.abs(whole[k] - again[k]).max() for k in whole) <= 1e-6
     rows = [json.loads(l) for l in (killed / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, int(steps) + 1))
+    assert resumed_from >= kill_at
 
 
 def test_crash_during_checkpoint_write_keeps_previous(tmp_path, monkeypatch):

@@ -19,9 +19,21 @@ from src.models.relative import FunctionalRelativePositions
 MASK_VALUE = -1e9
 
 
-def dense(config: ModelConfig, in_dim: int, out_dim: int) -> nn.Dense:
+class Dense(nn.Dense):
+    """nn.Dense with the bias added by broadcasting: its gradient is then a ReduceSum rather
+    than MindSpore's BiasAddGrad kernel, ~5x slower on CPU (benchmarks/README.md). Same
+    parameters and names as nn.Dense."""
+
+    def construct(self, x):
+        shape = x.shape
+        y = self.matmul(x.reshape(-1, shape[-1]), self.weight.astype(x.dtype))
+        y = y + self.bias.astype(y.dtype)
+        return y.reshape(shape[:-1] + (y.shape[-1],))
+
+
+def dense(config: ModelConfig, in_dim: int, out_dim: int) -> Dense:
     """A linear layer initialised as BERT does (truncated normal weights, zero bias)."""
-    return nn.Dense(in_dim, out_dim, weight_init=TruncatedNormal(config.initializer_range))
+    return Dense(in_dim, out_dim, weight_init=TruncatedNormal(config.initializer_range))
 
 
 def layer_norm(config: ModelConfig, dim: int) -> nn.LayerNorm:
@@ -99,8 +111,9 @@ class SelfAttention(nn.Cell):
     def construct(self, x: Tensor, mask: Tensor, relative: Optional[Tensor]) -> Tensor:
         batch, length, width = x.shape
         qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, self.head_dim)
-        qkv = qkv.transpose(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
+        # one Unstack: indexing qkv[0..2] lowers to three StridedSlice kernels, which were
+        # 31% of CPU inference time (benchmarks/README.md)
+        q, k, v = ops.unstack(qkv.transpose(2, 0, 3, 1, 4), 0)
         scores = self.scores_of(q, k)
         if relative is not None:
             scores = scores + FunctionalRelativePositions.key_scores(q, relative)

@@ -20,20 +20,40 @@ def decay_groups(params: List[Parameter], weight_decay: float) -> List[dict]:
     return [g for g in groups if g["params"]]
 
 
-class AdamW(nn.Optimizer):
-    """Bias-corrected Adam with decoupled weight decay (AdamW, as HF transformers and PaddleNLP
-    run it), and with `trust_ratio` LAMB (You et al. 2020): the update scaled per tensor by
-    ||w|| / ||update||. Plain ops, so it runs on every backend (MindSpore's fused Lamb kernel
-    has no CPU implementation, and its AdamWeightDecay skips bias correction)."""
+class AdamW(nn.AdamWeightDecay):
+    """Bias-corrected Adam with decoupled weight decay (AdamW as HF transformers and PaddleNLP
+    run it) on MindSpore's fused AdamWeightDecay kernel, which has no bias correction: with
+    c1 = 1 - beta1^t and c2 = 1 - beta2^t, running it with lr * sqrt(c2) / c1,
+    eps * sqrt(c2) and weight decay * c1 / sqrt(c2) is exactly the bias-corrected update,
+    and keeps the kernel's in-place memory use."""
+
+    def construct(self, gradients):
+        weight_decay = self.get_weight_decay()
+        lr = self.get_lr()
+        self.assignadd(self.global_step, self.global_step_increase_tensor)
+        t = self.global_step.astype(ms.float32)
+        root_c2 = ops.sqrt(1.0 - ops.pow(self.beta2, t))
+        c1 = 1.0 - ops.pow(self.beta1, t)
+        lr_t, eps_t, decay_scale = lr * root_c2 / c1, self.eps * root_c2, c1 / root_c2
+        for i in range(len(self._parameters)):
+            decay = weight_decay[i] if self.is_group else weight_decay
+            self.fused_opt(self._parameters[i], self.moments1[i], self.moments2[i], lr_t,
+                           self.beta1, self.beta2, eps_t, decay * decay_scale,
+                           gradients[i].astype(self._parameters[i].dtype))
+        return True
+
+
+class Lamb(nn.Optimizer):
+    """LAMB (You et al. 2020) from plain ops, so it runs on every backend (MindSpore's fused
+    Lamb kernel has no CPU implementation): the bias-corrected AdamW update scaled per tensor
+    by the trust ratio ||w|| / ||update||."""
 
     def __init__(self, params, learning_rate, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-6, trust_ratio: bool = False):
+                 eps: float = 1e-6):
         super().__init__(learning_rate, params, 0.0)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        self.trust_ratio = trust_ratio
-        prefix = "lamb" if trust_ratio else "adam"
-        self.moments1 = self._parameters.clone(prefix=f"{prefix}_m", init="zeros")
-        self.moments2 = self._parameters.clone(prefix=f"{prefix}_v", init="zeros")
+        self.moments1 = self._parameters.clone(prefix="lamb_m", init="zeros")
+        self.moments2 = self._parameters.clone(prefix="lamb_v", init="zeros")
 
     def construct(self, gradients):
         weight_decay = self.get_weight_decay()
@@ -50,11 +70,10 @@ class AdamW(nn.Optimizer):
             ops.assign(self.moments2[i], v)
             decay = weight_decay[i] if self.is_group else weight_decay
             update = (m / correction1) / (ops.sqrt(v / correction2) + self.eps) + decay * w
-            if self.trust_ratio:
-                w_norm, u_norm = ops.norm(w), ops.norm(update)
-                update = update * ops.select((w_norm > 0) & (u_norm > 0), w_norm / u_norm,
-                                             ops.ones_like(w_norm))
-            ops.assign(w, w - lr * update)
+            w_norm, u_norm = ops.norm(w), ops.norm(update)
+            trust = ops.select((w_norm > 0) & (u_norm > 0), w_norm / u_norm,
+                               ops.ones_like(w_norm))
+            ops.assign(w, w - lr * trust * update)
         return True
 
 
@@ -63,8 +82,10 @@ def build_optimizer(params: List[Parameter], name: str, lrs: np.ndarray, weight_
     """The optimizer over `params`, its learning rate indexed by its own global step."""
     groups = decay_groups(params, weight_decay)
     lr = Tensor(lrs)
-    if name in ("adamw", "lamb"):
-        return AdamW(groups, lr, beta1, beta2, eps, trust_ratio=name == "lamb")
+    if name == "adamw":
+        return AdamW(groups, learning_rate=lr, beta1=beta1, beta2=beta2, eps=eps)
+    if name == "lamb":
+        return Lamb(groups, lr, beta1, beta2, eps)
     if name == "adamweightdecay":  # Google BERT's and the model zoo's: no bias correction
         return nn.AdamWeightDecay(groups, learning_rate=lr, beta1=beta1, beta2=beta2, eps=eps)
     raise UserError(f"unknown optimizer '{name}'; expected one of {', '.join(OPTIMIZERS)}")

@@ -43,16 +43,16 @@ class LossScale(nn.Cell):
 
 
 class TrainStep:
-    """Holds the compiled micro-batch and update functions of one run."""
+    """Holds the compiled functions of one run: with accumulation_steps 1 a single graph
+    (gradients go straight to the update, no buffers); otherwise a micro-batch graph adding
+    into accumulation buffers and an update graph reading them."""
 
     def __init__(self, loss_fn: Callable[..., Tensor], optimizer: nn.Optimizer,
                  config: TrainConfig, reducer: Optional[nn.Cell] = None):
         self.optimizer = optimizer
         self.params = optimizer.parameters
-        self.accum = ParameterTuple([Parameter(ops.zeros(p.shape, p.dtype), name=f"accum.{p.name}",
-                                               requires_grad=False) for p in self.params])
         self.loss_scale = LossScale(config)
-        self.steps = float(config.accumulation_steps)
+        self.steps = config.accumulation_steps
         self.max_norm = config.max_grad_norm
         self.reducer = reducer
         loss_scale = self.loss_scale
@@ -60,8 +60,32 @@ class TrainStep:
         def scaled_loss(*batch):
             return loss_fn(*batch) * loss_scale.scale
         grad_fn = ms.value_and_grad(scaled_loss, None, self.params)
+        update = self._update_fn()
+        if self.steps == 1:
+            def whole(*batch):
+                loss, grads = grad_fn(*batch)
+                return loss / loss_scale.scale, update(grads)
+            self.whole = ms.jit(whole)
+            return
+        self.accum = ParameterTuple([Parameter(ops.zeros(p.shape, p.dtype), name=f"accum.{p.name}",
+                                               requires_grad=False) for p in self.params])
         self.micro = ms.jit(self._micro_fn(grad_fn))
-        self.apply = ms.jit(self._apply_fn())
+        self.apply = ms.jit(self._apply_fn(update))
+
+    def _update_fn(self):
+        """grads (summed over the step's micro-batches, scaled) -> guarded optimizer update."""
+        loss_scale, optimizer, reducer = self.loss_scale, self.optimizer, self.reducer
+        divisor, max_norm = float(self.steps), self.max_norm
+
+        def update(grads):
+            grads = tuple(g / (divisor * loss_scale.scale) for g in grads)
+            if reducer is not None:
+                grads = reducer(grads)
+            finite = ms.amp.all_finite(grads)
+            if finite:
+                optimizer(ops.clip_by_global_norm(grads, max_norm))
+            return loss_scale.update(finite)
+        return update
 
     def _micro_fn(self, grad_fn):
         accum, loss_scale = self.accum, self.loss_scale
@@ -73,25 +97,21 @@ class TrainStep:
             return scaled_loss / loss_scale.scale
         return micro
 
-    def _apply_fn(self):
-        accum, loss_scale, optimizer, reducer = self.accum, self.loss_scale, self.optimizer, \
-            self.reducer
-        divisor, max_norm = self.steps, self.max_norm
+    def _apply_fn(self, update):
+        accum = self.accum
 
         def apply():
-            grads = tuple(a / (divisor * loss_scale.scale) for a in accum)
-            if reducer is not None:
-                grads = reducer(grads)
-            finite = ms.amp.all_finite(grads)
-            if finite:
-                optimizer(ops.clip_by_global_norm(grads, max_norm))
+            applied = update(tuple(accum))
             for a in accum:
                 ops.assign(a, ops.zeros_like(a))
-            return loss_scale.update(finite)
+            return applied
         return apply
 
     def run(self, micro_batches) -> tuple:
         """Accumulate over the micro-batches, update once; returns (mean loss, applied)."""
+        if self.steps == 1:
+            loss, applied = self.whole(*micro_batches[0])
+            return float(loss.asnumpy()), bool(applied.asnumpy())
         losses = [float(self.micro(*batch).asnumpy()) for batch in micro_batches]
         applied = bool(self.apply().asnumpy())
         return sum(losses) / len(losses), applied

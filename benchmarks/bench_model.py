@@ -1,0 +1,582 @@
+"""Model speed and memory: our MindSpore backbone (graph mode) vs HF transformers on PyTorch.
+
+One process times both sides, interleaved (ours, peer, ours, peer, ...), and reports the
+median of the repeats; the matmul ceiling is measured in the same run. Peak resident
+memory is measured per side in a fresh subprocess each, so the two frameworks' allocators
+never share a process. See benchmarks/README.md for what every number means.
+
+    .venv/bin/python benchmarks/bench_model.py              # all rows, ~15 min on 2 cores
+    .venv/bin/python benchmarks/bench_model.py --quick      # smoke run, ~3 min
+    .venv/bin/python benchmarks/bench_model.py --rows bert-8x128 --repeats 7 --threads 2
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# name: (model yaml, family, batch, seq, our MLM head: "masked" projects only the masked
+# positions (our default), "all" projects every position as HF does)
+ROWS = {
+    "bert-8x128": ("bert_base", "bert", 8, 128, "masked"),
+    "bert-2x512": ("bert_base", "bert", 2, 512, "masked"),
+    "roberta-8x128": ("roberta_base", "roberta", 8, 128, "masked"),
+    "albert-8x128": ("albert_base", "albert", 8, 128, "masked"),
+    "bert-8x128-allpos": ("bert_base", "bert", 8, 128, "all"),
+}
+MASK_RATE = 0.15
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", default=",".join(ROWS), help=f"comma list of {', '.join(ROWS)}")
+    p.add_argument("--modes", default="inference,train", help="inference and/or train")
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats per side (median)")
+    p.add_argument("--iters", type=int, default=1, help="calls per timed repeat")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls after compilation")
+    p.add_argument("--threads", type=int, default=2, help="threads for both frameworks")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: bert-8x128 only, 2 repeats, 1 iter, no memory")
+    p.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+    p.add_argument("--ms-threads", type=int, default=0,
+                   help="MindSpore runtime_num_threads if different from --threads (experiments)")
+    p.add_argument("--jit-level", default="O0", help="ms.jit(jit_level=...) for our side")
+    p.add_argument("--context", action="append", default=[],
+                   help="extra ms.set_context key=value (repeatable), e.g. enable_graph_kernel=True")
+    p.add_argument("--variant", default="",
+                   help="apply benchmarks/experiments/variants.py:NAME to our model (experiments)")
+    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "model"),
+                   help="output path without extension (.json and .md are written)")
+    p.add_argument("--worker", default="", help=argparse.SUPPRESS)  # internal: memory probe
+    args = p.parse_args(argv)
+    if args.quick:
+        args.rows, args.repeats, args.iters, args.warmup, args.no_memory = \
+            "bert-8x128", 2, 1, 1, True
+    args.rows = [r for r in args.rows.split(",") if r]
+    args.modes = [m for m in args.modes.split(",") if m]
+    for r in args.rows:
+        if r not in ROWS:
+            p.error(f"unknown row {r!r}; expected one of {', '.join(ROWS)}")
+    return args
+
+
+def set_thread_env(threads: int) -> None:
+    """Must run before mindspore/torch import: both read the OpenMP variables at load time."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    os.environ.setdefault("GLOG_v", "3")  # MindSpore: errors only
+
+
+def parse_value(text: str):
+    import yaml
+    return yaml.safe_load(text)
+
+
+# --------------------------------------------------------------------------- setup
+
+def init_frameworks(args):
+    import mindspore as ms
+    import torch
+    torch.set_num_threads(args.threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
+    threads = args.ms_threads or args.threads
+    try:  # 2.10 name of runtime_num_threads (whose default is 25 threads on any machine)
+        ms.device_context.cpu.op_tuning.threads_num(threads)
+    except AttributeError:
+        ms.set_context(runtime_num_threads=threads)
+    for item in args.context:
+        key, _, value = item.partition("=")
+        ms.set_context(**{key: parse_value(value)})
+    if args.variant:
+        sys.path.insert(0, os.path.join(ROOT, "benchmarks", "experiments"))
+        import variants
+        variants.apply(args.variant)
+
+
+def make_batch(family, vocab, batch, seq, seed=0):
+    """Random ids, no padding, ~15% masked positions per row (sorted), NSP/SOP labels."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(5, min(vocab, 30000), size=(batch, seq)).astype(np.int32)
+    mask = np.ones((batch, seq), np.int32)
+    types = np.zeros((batch, seq), np.int32)
+    if family != "roberta":
+        types[:, seq // 2:] = 1
+    n_masked = max(1, int(round(MASK_RATE * seq)))
+    positions = np.stack([np.sort(rng.choice(np.arange(1, seq), n_masked, replace=False))
+                          for _ in range(batch)]).astype(np.int32)
+    masked_ids = np.take_along_axis(ids, positions, 1)
+    weights = np.ones(positions.shape, np.float32)
+    pair = rng.integers(0, 2, size=(batch,)).astype(np.int32)
+    full_labels = np.zeros((batch, seq), np.int32)
+    full_weights = np.zeros((batch, seq), np.float32)
+    np.put_along_axis(full_labels, positions, masked_ids, 1)
+    np.put_along_axis(full_weights, positions, 1.0, 1)
+    return dict(ids=ids, mask=mask, types=types, positions=positions, masked_ids=masked_ids,
+                weights=weights, pair=pair, full_labels=full_labels, full_weights=full_weights)
+
+
+def our_config(yaml_name):
+    sys.path.insert(0, ROOT)
+    from src.models.config import load_model_config
+    return load_model_config(os.path.join(ROOT, "configs", "models", yaml_name + ".yaml"),
+                             ["hidden_dropout_prob=0.0", "attention_probs_dropout_prob=0.0",
+                              "classifier_dropout_prob=0.0"])
+
+
+def hf_model(config, family, head):
+    import torch
+    import transformers as T
+    common = dict(vocab_size=config.vocab_size, hidden_size=config.hidden_size,
+                  num_hidden_layers=config.num_hidden_layers,
+                  num_attention_heads=config.num_attention_heads,
+                  intermediate_size=config.intermediate_size, hidden_act=config.hidden_act,
+                  hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                  max_position_embeddings=config.max_position_embeddings,
+                  type_vocab_size=config.type_vocab_size, layer_norm_eps=config.layer_norm_eps,
+                  pad_token_id=config.pad_token_id)
+    if family == "albert":
+        cfg = T.AlbertConfig(embedding_size=config.embedding_size, num_hidden_groups=1,
+                             inner_group_num=1, classifier_dropout_prob=0.0, **common)
+        cls = T.AlbertModel if head is None else T.AlbertForPreTraining
+    elif family == "roberta":
+        cfg = T.RobertaConfig(**common)
+        cls = T.RobertaModel if head is None else T.RobertaForMaskedLM
+    else:
+        cfg = T.BertConfig(**common)
+        cls = T.BertModel if head is None else T.BertForPreTraining
+    torch.manual_seed(0)
+    return cls(cfg)
+
+
+class Side:
+    """One framework's callable for one (row, mode): call() runs one step and blocks."""
+
+    def __init__(self, name, call, describe):
+        self.name, self.call, self.describe = name, call, describe
+
+
+def ours_inference(args, config, data):
+    import mindspore as ms
+    from src.models import build_model
+    model = build_model(config)
+    model.set_train(False)
+    inputs = [ms.Tensor(data[k]) for k in ("ids", "mask", "types")]
+
+    def forward(ids, mask, types):
+        return model(ids, mask, types)
+
+    fn = ms.jit(forward, jit_level=args.jit_level)
+    return Side("ours", lambda: fn(*inputs)[0].asnumpy(), "Backbone (sequence+pooled), eval")
+
+
+def ours_train(args, config, family, data, head_mode):
+    import mindspore as ms
+    import numpy as np
+    from src.models import build_model
+    from src.training.config import TrainConfig
+    from src.training.losses import pretraining_loss, weighted_cross_entropy
+    from src.training.optimizers import build_optimizer
+    from src.training.step import TrainStep
+    head = "masked_lm" if family == "roberta" else "pretraining"
+    model = build_model(config, head)
+    model.set_train(True)
+    optimizer = build_optimizer(model.trainable_params(), "adamw",
+                                np.full(100000, 1e-4, np.float32), weight_decay=0.01)
+    use_pair = family != "roberta"
+    if head_mode == "masked":
+        keys = ("ids", "mask", "types", "positions", "masked_ids", "weights", "pair")
+
+        def loss_fn(ids, mask, types, positions, labels, weights, pair):
+            out = model(ids, mask, types, positions)
+            if not use_pair:
+                return pretraining_loss(out, labels, weights)
+            return pretraining_loss(out[0], labels, weights, out[1], pair)
+    else:  # project every position, loss only where weight > 0 (as HF with -100 labels)
+        keys = ("ids", "mask", "types", "full_labels", "full_weights", "pair")
+
+        def loss_fn(ids, mask, types, labels, weights, pair):
+            out = model(ids, mask, types)
+            if not use_pair:
+                return weighted_cross_entropy(out, labels, weights)
+            return pretraining_loss(out[0], labels, weights, out[1], pair)
+
+    # the trainer's own step: micro-batch gradients, global-norm clipping, finiteness guard, AdamW
+    step = TrainStep(loss_fn, optimizer, TrainConfig(max_grad_norm=1.0))
+    inputs = tuple(ms.Tensor(data[k]) for k in keys)
+    what = ("MLM vocab projection on masked positions only" if head_mode == "masked"
+            else "MLM vocab projection on all positions")
+    return Side("ours", lambda: step.run([inputs]), what)
+
+
+def peer_inference(config, family, data):
+    import torch
+    model = hf_model(config, family, None).eval()
+    inputs = dict(input_ids=torch.tensor(data["ids"], dtype=torch.long),
+                  attention_mask=torch.tensor(data["mask"], dtype=torch.long))
+    if family != "roberta":
+        inputs["token_type_ids"] = torch.tensor(data["types"], dtype=torch.long)
+
+    def call():
+        with torch.inference_mode():
+            return model(**inputs).last_hidden_state.numpy()
+
+    impl = getattr(model.config, "_attn_implementation", None)
+    return Side("peer", call, f"{type(model).__name__} eval, attn={impl}")
+
+
+def peer_train(config, family, data):
+    import torch
+    model = hf_model(config, family, "pretraining").train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+    labels = torch.full(data["ids"].shape, -100, dtype=torch.long)
+    labels.scatter_(1, torch.tensor(data["positions"], dtype=torch.long),
+                    torch.tensor(data["masked_ids"], dtype=torch.long))
+    inputs = dict(input_ids=torch.tensor(data["ids"], dtype=torch.long),
+                  attention_mask=torch.tensor(data["mask"], dtype=torch.long), labels=labels)
+    if family != "roberta":
+        inputs["token_type_ids"] = torch.tensor(data["types"], dtype=torch.long)
+        key = "sentence_order_label" if family == "albert" else "next_sentence_label"
+        inputs[key] = torch.tensor(data["pair"], dtype=torch.long)
+
+    def call():
+        optimizer.zero_grad(set_to_none=True)
+        loss = model(**inputs).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        return loss.item()
+
+    return Side("peer", call, f"{type(model).__name__} train, labels=-100 off the masked "
+                              "positions (vocab projection on all positions), "
+                              "clip_grad_norm_ 1.0, torch AdamW")
+
+
+def build_side(args, row, mode, which):
+    yaml_name, family, batch, seq, head_mode = ROWS[row]
+    config = our_config(yaml_name)
+    data = make_batch(family, config.vocab_size, batch, seq)
+    if which == "ours":
+        return ours_inference(args, config, data) if mode == "inference" else \
+            ours_train(args, config, family, data, head_mode)
+    return peer_inference(config, family, data) if mode == "inference" else \
+        peer_train(config, family, data)
+
+
+# --------------------------------------------------------------------------- flops
+
+def model_flops(row, mode):
+    """Useful matmul FLOPs of one step (multiply-add = 2), counted the same for both sides.
+
+    Encoder: QKV, attention output, FFN projections and the two attention batched matmuls.
+    Training adds the pretraining head on the masked positions only (the vocabulary matmul
+    the peer spends on unmasked positions is not useful work and is not counted) and
+    multiplies by 3 (forward + two backward matmuls per forward matmul).
+    """
+    yaml_name, family, batch, seq, _ = ROWS[row]
+    c = our_config(yaml_name)
+    h, i, tokens = c.hidden_size, c.intermediate_size, batch * seq
+    per_layer = 2 * tokens * (4 * h * h + 2 * h * i) + 2 * 2 * batch * seq * seq * h
+    total = c.num_hidden_layers * per_layer + 2 * batch * h * h  # + pooler
+    if c.embedding_size:
+        total += 2 * tokens * c.embedding_size * h
+    if mode == "train":
+        masked = batch * max(1, int(round(MASK_RATE * seq)))
+        total += 2 * masked * (h * c.embed_dim + c.embed_dim * c.vocab_size)
+        total *= 3
+    return total
+
+
+def matmul_ceiling(args, tokens_list, repeats):
+    """float32 GEMM GFLOP/s through MindSpore (graph mode) at the BERT-base layer shapes.
+
+    One jit graph runs the four projection shapes (QKV, attention out, FFN up, FFN down)
+    with distinct weights, so nothing is common-subexpression-eliminated. Torch's number at
+    the same shapes is reported beside it for reference.
+    """
+    import mindspore as ms
+    import numpy as np
+    import torch
+    from mindspore import ops
+    out = {}
+    shapes = [(768, 2304), (768, 768), (768, 3072), (3072, 768)]
+    for tokens in tokens_list:
+        rng = np.random.default_rng(0)
+        xs = [rng.standard_normal((tokens, k), dtype=np.float32) for k, _ in shapes]
+        ws = [rng.standard_normal((k, n), dtype=np.float32) * 0.02 for k, n in shapes]
+        flops = sum(2 * tokens * k * n for k, n in shapes)
+        mx, mw = [ms.Tensor(x) for x in xs], [ms.Tensor(w) for w in ws]
+
+        @ms.jit
+        def gemms(x0, x1, x2, x3, w0, w1, w2, w3):
+            return ops.matmul(x0, w0), ops.matmul(x1, w1), ops.matmul(x2, w2), ops.matmul(x3, w3)
+
+        tx, tw = [torch.from_numpy(x) for x in xs], [torch.from_numpy(w) for w in ws]
+
+        def torch_gemms():
+            return [x @ w for x, w in zip(tx, tw)]
+
+        def ms_call():
+            return gemms(*mx, *mw)[3].asnumpy()  # outputs are ready together
+
+        for _ in range(2):
+            ms_call(), torch_gemms()
+        ms_t, pt_t = [], []
+        for _ in range(repeats):
+            time.sleep(SETTLE_S)
+            ms_t.append(timed(ms_call, 3))
+            time.sleep(SETTLE_S)
+            pt_t.append(timed(torch_gemms, 3))
+        out[tokens] = dict(ms_gflops=flops / statistics.median(ms_t) / 1e9,
+                           ms_gflops_best=flops / min(ms_t) / 1e9,
+                           torch_gflops=flops / statistics.median(pt_t) / 1e9)
+    return out
+
+
+SETTLE_S = 0.3
+
+
+def cpu_busy_s():
+    """Busy CPU seconds of the whole machine so far (all processes), from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(fn, iters):
+    start = time.perf_counter()
+    for _ in range(iters):
+        fn()
+    return (time.perf_counter() - start) / iters
+
+
+# --------------------------------------------------------------------------- memory
+
+def memory_worker(args):
+    """Subprocess body: build one side, run a few steps, print peak RSS as JSON."""
+    row, mode, which = args.worker.split(":")
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    init_frameworks(args)
+    # frameworks imported: a baseline everything else is measured above
+    import mindspore  # noqa: F401
+    import torch  # noqa: F401
+    imported = current_rss_kb()
+    side = build_side(args, row, mode, which)
+    for _ in range(3):
+        side.call()
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the (large) parent
+    peak = proc_status_kb("VmHWM")
+    print(json.dumps(dict(start_kb=base, imported_kb=imported, peak_kb=peak)))
+
+
+def proc_status_kb(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def current_rss_kb():
+    return proc_status_kb("VmRSS")
+
+
+def measure_memory(args, row, mode, which):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", f"{row}:{mode}:{which}",
+           "--threads", str(args.threads), "--ms-threads", str(args.ms_threads),
+           "--jit-level", args.jit_level]
+    for item in args.context:
+        cmd += ["--context", item]
+    if args.variant:
+        cmd += ["--variant", args.variant]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    if proc.returncode or not lines:
+        print(f"memory probe {row}:{mode}:{which} failed:\n{proc.stderr[-2000:]}",
+              file=sys.stderr)
+        return None
+    info = json.loads(lines[-1])
+    return dict(peak_mb=info["peak_kb"] / 1024,
+                above_import_mb=(info["peak_kb"] - info["imported_kb"]) / 1024)
+
+
+# --------------------------------------------------------------------------- main
+
+def run_pair(args, row, mode):
+    """Compile/warm both sides, then time them interleaved; returns the row's record."""
+    yaml_name, family, batch, seq, head_mode = ROWS[row]
+    tokens = batch * seq
+    sides = {}
+    compile_s = {}
+    for which in ("ours", "peer"):
+        side = build_side(args, row, mode, which)
+        start = time.perf_counter()
+        side.call()  # ours: graph compilation happens here
+        compile_s[which] = time.perf_counter() - start
+        for _ in range(args.warmup):
+            side.call()
+        sides[which] = side
+    times = {"ours": [], "peer": []}
+    busy_before, own_before = cpu_busy_s(), own_cpu_s()
+    wall_before = time.perf_counter()
+    for rep in range(args.repeats):
+        order = ("ours", "peer") if rep % 2 == 0 else ("peer", "ours")
+        for which in order:
+            time.sleep(SETTLE_S)  # let the other side's spinning worker threads go idle
+            times[which].append(timed(sides[which].call, args.iters))
+    wall = time.perf_counter() - wall_before
+    other = (cpu_busy_s() - busy_before) - (own_cpu_s() - own_before)
+    contention = max(0.0, other) / (wall * (os.cpu_count() or 1))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    flops = model_flops(row, mode)
+    rec = dict(row=row, mode=mode, family=family, batch=batch, seq=seq, tokens=tokens,
+               ours_desc=sides["ours"].describe, peer_desc=sides["peer"].describe,
+               ours_s=med["ours"], peer_s=med["peer"],
+               ours_tok_s=tokens / med["ours"], peer_tok_s=tokens / med["peer"],
+               ratio=med["peer"] / med["ours"],
+               # best-of-repeats: less sensitive to other processes on a shared machine
+               ours_best_tok_s=tokens / min(times["ours"]),
+               peer_best_tok_s=tokens / min(times["peer"]),
+               ratio_best=min(times["peer"]) / min(times["ours"]),
+               ours_times=times["ours"], peer_times=times["peer"],
+               first_call_s=compile_s, other_processes_cpu_share=contention,
+               model_gflop=flops / 1e9,
+               ours_gflops=flops / med["ours"] / 1e9, peer_gflops=flops / med["peer"] / 1e9)
+    del sides
+    return rec
+
+
+def markdown(result):
+    lines = []
+    env = result["env"]
+    lines.append(f"Command: `{result['command']}`  ")
+    lines.append(f"Machine: {env['cpu']}, {env['threads']} threads; mindspore "
+                 f"{env['mindspore']}, torch {env['torch']}, transformers "
+                 f"{env['transformers']}; jit_level={env['jit_level']}"
+                 + (f", context {env['context']}" if env['context'] else "")
+                 + (f", variant {env['variant']}" if env['variant'] else "") + "  ")
+    ceil = result["matmul_ceiling"]
+    parts = [f"{t} tokens: MindSpore {v['ms_gflops']:.0f} GFLOP/s (best "
+             f"{v['ms_gflops_best']:.0f}), torch {v['torch_gflops']:.0f}"
+             for t, v in ceil.items()]
+    lines.append("Matmul ceiling (float32 GEMM at the layer shapes, median): "
+                 + "; ".join(parts))
+    lines.append("")
+    lines.append("| row | mode | ours tok/s | peer tok/s | ours/peer | ours MFU | peer MFU "
+                 "| best-of ratio | ours peak MB | peer peak MB | ours compile s | other CPU |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in result["rows"]:
+        mem = r.get("memory") or {}
+        o, p = mem.get("ours"), mem.get("peer")
+        fmt_mem = (lambda m: f"{m['peak_mb']:.0f} (+{m['above_import_mb']:.0f})"
+                   if m else "-")
+        lines.append(f"| {r['row']} | {r['mode']} | {r['ours_tok_s']:.0f} | "
+                     f"{r['peer_tok_s']:.0f} | **{r['ratio']:.2f}** | {r['ours_mfu']:.0%} | "
+                     f"{r['peer_mfu']:.0%} | {r['ratio_best']:.2f} | {fmt_mem(o)} | {fmt_mem(p)} | "
+                     f"{r['first_call_s']['ours']:.1f} | {r['other_processes_cpu_share']:.0%} |")
+    lines.append("")
+    lines.append("What each side runs:")
+    seen = set()
+    for r in result["rows"]:
+        key = (r["row"], r["mode"])
+        if key in seen:
+            continue
+        seen.add(key)
+        lines.append(f"- {r['row']} {r['mode']}: ours = {r['ours_desc']}; "
+                     f"peer = {r['peer_desc']}")
+    lines.append("")
+    lines.append("MFU = model FLOPs (encoder matmuls, + masked-position MLM head x3 for "
+                 "training) / time / MindSpore matmul ceiling at the row's token count. "
+                 "Peak MB = peak RSS of a fresh process running only that side "
+                 "(in brackets: above the RSS after importing both frameworks). Other CPU = share of "
+                 "the machine's CPU time used by other processes while the row was timed "
+                 "(a noisy-neighbour indicator; high values make the row less reliable).")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    set_thread_env(args.threads)
+    sys.path.insert(0, ROOT)
+    if args.worker:
+        memory_worker(args)
+        return
+    init_frameworks(args)
+    import mindspore as ms
+    import torch
+    import transformers
+    token_counts = sorted({ROWS[r][2] * ROWS[r][3] for r in args.rows})
+    print(f"matmul ceiling at {token_counts} tokens ...", flush=True)
+    ceiling = matmul_ceiling(args, token_counts, max(3, args.repeats))
+    rows = []
+    for row in args.rows:
+        for mode in args.modes:
+            if ROWS[row][4] == "all" and mode == "inference":
+                continue  # the head is not part of inference: same as the masked row
+            print(f"{row} {mode} ...", flush=True)
+            rec = run_pair(args, row, mode)
+            c = ceiling[rec["tokens"]]["ms_gflops"]
+            rec["ours_mfu"], rec["peer_mfu"] = rec["ours_gflops"] / c, rec["peer_gflops"] / c
+            if not args.no_memory and mode == "train" or (not args.no_memory
+                                                           and row == "bert-8x128"):
+                rec["memory"] = {w: measure_memory(args, row, mode, w) for w in ("ours", "peer")}
+            print(f"  ours {rec['ours_tok_s']:.0f} tok/s, peer {rec['peer_tok_s']:.0f} tok/s, "
+                  f"ratio {rec['ratio']:.2f}, ours MFU {rec['ours_mfu']:.0%}, best: ours "
+                  f"{rec['ours_best_tok_s']:.0f} peer {rec['peer_best_tok_s']:.0f} ratio "
+                  f"{rec['ratio_best']:.2f}, other CPU {rec['other_processes_cpu_share']:.0%}",
+                  flush=True)
+            rows.append(rec)
+            write_results(args, argv, ceiling, rows)
+    write_results(args, argv, ceiling, rows, show=True)
+
+
+def write_results(args, argv, ceiling, rows, show=False):
+    """Write model.json and model.md (after every row, so a crash keeps what was measured)."""
+    import mindspore as ms
+    import torch
+    import transformers
+    cpu = platform.processor() or "cpu"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    result = dict(command="python " + " ".join([os.path.relpath(__file__, ROOT)]
+                                                + (argv if argv is not None else sys.argv[1:])),
+                  env=dict(cpu=cpu, cores=os.cpu_count(), threads=args.threads,
+                           mindspore=ms.__version__, torch=torch.__version__,
+                           transformers=transformers.__version__, jit_level=args.jit_level,
+                           context=args.context, variant=args.variant,
+                           repeats=args.repeats, iters=args.iters,
+                           time=time.strftime("%Y-%m-%d %H:%M:%S")),
+                  matmul_ceiling={str(k): v for k, v in ceiling.items()}, rows=rows)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out + ".json", "w") as f:
+        json.dump(result, f, indent=1)
+    with open(args.out + ".md", "w") as f:
+        f.write(markdown(result))
+    if show:
+        print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
