@@ -1,5 +1,4 @@
 """Tiny random HF transformers models, saved locally, for parity tests (no downloads)."""
-import os
 
 import numpy as np
 import torch

@@ -1,5 +1,6 @@
 """Checkpoint conversion: HF -> project -> HF bit-exact, zoo names, formats, bad sources."""
 import json
+import re
 import os
 import subprocess
 import sys
@@ -151,7 +152,7 @@ def test_mismatched_source_fails_cleanly(how, tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = [l for l in result.stderr.splitlines() if l.startswith("error:")]
-    assert len(lines) == 1 and __import__("re").search(expected, lines[0]), result.stderr
+    assert len(lines) == 1 and re.search(expected, lines[0]), result.stderr
     assert not (tmp_path / "out").exists()
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp")]
 

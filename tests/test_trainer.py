@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import mindspore as ms
 import numpy as np
 import pytest
 from mindspore import Parameter, Tensor
