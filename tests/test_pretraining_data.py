@@ -401,7 +401,7 @@ def test_fast_writer_writes_the_same_bytes_as_mindspores_public_writer(marker, t
     _, result = _build(folder, documents, max_seq_length=32, dupe_factor=1)
     for fast in (True, False):
         monkeypatch.setattr(mindrecord, "FAST_WRITE", fast)
-        writer = mindrecord.ShardedWriter(str(tmp_path / str(fast)), "static", shard_size=70)
+        writer = mindrecord.ShardedWriter(str(tmp_path / str(fast)), mindrecord.pretraining_schema("static"), shard_size=70)
         writer.write(result.columns)
         shards = writer.close()
     assert len(shards) > 1

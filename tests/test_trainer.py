@@ -12,7 +12,7 @@ import pytest
 from mindspore import Parameter, Tensor
 
 from src.errors import UserError
-from src.models.weights import read_weights
+from src.models.weights import cell_arrays, read_weights
 from src.training import checkpoints
 from src.training.config import TrainConfig
 from src.training.optimizers import build_optimizer
@@ -44,7 +44,49 @@ def test_loss_falls_and_outputs_are_written(tmp_path):
     assert os.readlink(run / "model_last") == "checkpoint-0000060"
     assert (run / "model_last" / "config.yaml").exists()
     state = json.loads((run / "model_last" / "trainer_state.json").read_text())
-    assert state == {"step": 60, "micro_batches": 60, "skipped_steps": 0}
+    assert state == {"step": 60, "micro_batches": 60, "skipped_steps": 0,
+                     "best_metric": None, "best_step": None}
+
+
+class ScriptedEvaluation:
+    """Returns the given metric values in turn, so the best step is known in advance."""
+
+    def __init__(self, values):
+        self.values = iter(values)
+
+    def __call__(self):
+        return {"eval_f1": next(self.values), "eval_exact": 0.0}
+
+
+@pytest.mark.parametrize("greater, best_step", [(True, 8), (False, 20)])
+def test_best_checkpoint_is_kept_and_loaded_at_end(tmp_path, greater, best_step):
+    # eval at steps 4, 8, ..., 24; the highest value is at step 8, the lowest at step 20
+    cfg = config(tmp_path, train_steps=24, eval_steps=4, save_checkpoint_steps=4,
+                 save_checkpoint_num=1, metric_for_best_model="f1", greater_is_better=greater,
+                 load_best_model_at_end=True)
+    trainer = make_trainer(cfg)
+    trainer.evaluate = ScriptedEvaluation([50.0, 90.0, 70.0, 60.0, 10.0, 80.0])
+    state = trainer.train()
+    run = tmp_path / "run"
+    assert state["best_step"] == best_step
+    assert os.readlink(run / "model_best") == f"checkpoint-{best_step:07d}"
+    assert os.readlink(run / "model_last") == "checkpoint-0000024"
+    # save_checkpoint_num=1 prunes every other checkpoint but never the best
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith("checkpoint-")) == \
+        sorted({f"checkpoint-{best_step:07d}", "checkpoint-0000024"})
+    best = read_weights(str(run / "model_best" / "model.safetensors"))
+    in_memory = cell_arrays(trainer.model)
+    assert all(np.array_equal(best[name], in_memory[name]) for name in best)
+    last = read_weights(str(run / "model_last" / "model.safetensors"))
+    assert any(not np.array_equal(best[name], last[name]) for name in best)
+
+
+def test_unknown_best_metric_names_what_evaluation_gives(tmp_path):
+    trainer = make_trainer(config(tmp_path, train_steps=4, eval_steps=2,
+                                  metric_for_best_model="accuracy"))
+    trainer.evaluate = ScriptedEvaluation([1.0, 2.0])
+    with pytest.raises(UserError, match="eval_exact, eval_f1"):
+        trainer.train()
 
 
 def final_weights(folder):

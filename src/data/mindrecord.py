@@ -40,13 +40,15 @@ def pretraining_schema(masking: str) -> dict[str, dict[str, Any]]:
 class ShardedWriter:
     """Writes rows into MindRecord shards of `shard_size` rows each; a shard appears only once committed."""
 
-    def __init__(self, folder: str, masking: str, shard_size: int, prefix: str = "part") -> None:
+    def __init__(self, folder: str, schema: dict[str, dict[str, Any]], shard_size: int, prefix: str = "part",
+                 description: str = SCHEMA_DESC) -> None:
         if shard_size < 1:
             raise UserError(f"--shard_size {shard_size}: expected a positive number of instances per file")
         self.folder = Path(folder)
         self.partial = self.folder / PARTIAL
         self.partial.mkdir(parents=True, exist_ok=True)
-        self.schema = pretraining_schema(masking)
+        self.schema = schema
+        self.description = description
         self.shard_size = shard_size
         self.prefix = prefix
         self.shards: list[dict[str, Any]] = []
@@ -57,7 +59,7 @@ class ShardedWriter:
 
     def write(self, columns: dict[str, np.ndarray]) -> None:
         """Append rows given as column arrays (same first dimension), opening new shards as they fill."""
-        count = len(columns["input_ids"])
+        count = len(next(iter(columns.values())))
         start = 0
         while start < count:
             if self._writer is None:
@@ -66,7 +68,7 @@ class ShardedWriter:
             if self._blob_fields is not None:
                 self._write_blobs({name: columns[name][start:stop] for name in self._blob_fields})
             else:
-                self._writer.write_raw_data([{name: columns[name][row] for name in self.schema}
+                self._writer.write_raw_data([{name: _plain(columns[name][row]) for name in self.schema}
                                              for row in range(start, stop)])
             self._rows += stop - start
             start = stop
@@ -86,7 +88,7 @@ class ShardedWriter:
         self._writer = self._file_writer(str(self.partial / name), shard_num=1, overwrite=True)
         self._writer.set_header_size(_HEADER_BYTES)
         self._writer.set_page_size(_PAGE_BYTES)
-        self._writer.add_schema(self.schema, SCHEMA_DESC)
+        self._writer.add_schema(self.schema, self.description)
         self._rows = 0
         self._blob_fields = _blob_fields(self._writer, self.schema) if FAST_WRITE else None
 
@@ -110,6 +112,11 @@ class ShardedWriter:
             os.replace(self.partial / (name + suffix), self.folder / (name + suffix))
         self.shards.append({"file": name, "instances": self._rows})
         self._writer = None
+
+
+def _plain(value: Any) -> Any:
+    """A row's value as the public writer takes it: numpy strings and scalars become Python ones."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _file_writer_class() -> Any:

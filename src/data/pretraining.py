@@ -387,7 +387,7 @@ def create_pretraining_data(inputs: list[str], model_dir: str, output: str, opti
                             do_lower_case: bool | None = None, shard_size: int = 100_000,
                             overwrite: bool = False) -> dict[str, Any]:
     """Stream the corpus through the builder (in `workers` processes) into MindRecord shards and a manifest."""
-    from src.data.mindrecord import ShardedWriter, write_manifest
+    from src.data.mindrecord import ShardedWriter, pretraining_schema, write_manifest
 
     if workers < 1:
         raise UserError(f"--workers {workers}: expected a positive number of processes")
@@ -399,7 +399,7 @@ def create_pretraining_data(inputs: list[str], model_dir: str, output: str, opti
     counts: Counter = Counter()
     started = time.monotonic()
     with atomic_dir(output, overwrite) as folder:
-        writer = ShardedWriter(folder, options.masking, shard_size)
+        writer = ShardedWriter(folder, pretraining_schema(options.masking), shard_size)
         with tqdm(total=progress.total, unit="B", unit_scale=True, desc="pretraining data", disable=None) as bar:
             for result in _results(chunks, builder, model_dir, options, do_lower_case, workers):
                 writer.write(result.columns)

@@ -1,4 +1,5 @@
 """Model registry and the stable API: build_model, load_pretrained, save_pretrained."""
+import dataclasses
 import logging
 import os
 from typing import Optional
@@ -49,7 +50,7 @@ def load_pretrained(model_dir: str, head: Optional[str] = None, **overrides) -> 
 
     `overrides` replace config values (for example num_labels for a new classifier).
     """
-    config = load_model_config(model_dir, [f"{k}={v}" for k, v in overrides.items()])
+    config = dataclasses.replace(load_model_config(model_dir), **overrides)
     model = build_model(config, head)
     path = find_weights(model_dir)
     fresh, unused = load_into(model, read_weights(path), path)

@@ -48,6 +48,8 @@ class ModelConfig:
     classifier_dropout_prob: Optional[float] = None
     num_labels: int = 2
     label_names: Optional[List[str]] = None
+    # token classification: a CRF over the label scores (Viterbi decoding), as the BERT seed offers
+    use_crf: bool = False
     compute_dtype: str = "float32"
     do_lower_case: Optional[bool] = None
     # which head the directory's weights hold (None: backbone only); set when saving

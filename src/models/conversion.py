@@ -9,6 +9,7 @@ import numpy as np
 
 from src.data.tokenization import TOKENIZER_FILES
 from src.errors import UserError
+from src.data.json_files import load_json
 from src.files import atomic_dir
 from src.models import build_model
 from src.models.config import ModelConfig, load_model_config
@@ -29,14 +30,7 @@ TIED_OR_BUFFER = ("embeddings.position_ids", "embeddings.token_type_ids", "decod
 
 def read_json(path: str) -> Dict:
     """A JSON object from a file; bad JSON names the file, line and column."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: "
-                        f"{err.msg}") from None
+    data = load_json(path)
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object")
     return data

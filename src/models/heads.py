@@ -7,6 +7,7 @@ from mindspore.common.initializer import Zero
 
 from src.models.backbone import Backbone, activation, dense, layer_norm
 from src.models.config import ModelConfig
+from src.models.crf import CRF
 from src.models.dropout import Dropout, DropoutStream
 
 # Families whose pretraining has a sentence-pair objective: NSP, or SOP for ALBERT.
@@ -102,12 +103,14 @@ class QuestionAnsweringModel(HeadModel):
 
 
 class TokenClassificationModel(HeadModel):
-    """Per-token label logits (NER)."""
+    """Per-token label logits (NER); with use_crf, `crf` scores label transitions on top."""
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)
         self.dropout = self.classifier_dropout()
         self.classifier = dense(config, config.hidden_size, config.num_labels)
+        if config.use_crf:
+            self.crf = CRF(config.num_labels)
 
     def construct(self, input_ids, attention_mask=None, token_type_ids=None):
         sequence_output, _ = self.backbone(input_ids, attention_mask, token_type_ids)

@@ -4,6 +4,7 @@ output_dir/checkpoint-0000100/  a model directory (config.yaml, model.safetensor
                                 plus optimizer.ckpt (moments, global step, loss scale) and
                                 trainer_state.json (step, data position, counters)
 output_dir/model_last -> checkpoint-0000100   a symlink, swapped atomically after each save
+output_dir/model_best -> checkpoint-0000060   the best by the evaluation metric (never pruned)
 """
 import json
 import os
@@ -21,6 +22,7 @@ from src.models.weights import find_weights, load_into, read_weights
 from src.data.tokenization import TOKENIZER_FILES
 
 LAST = "model_last"
+BEST = "model_best"
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.ckpt"
 
@@ -40,8 +42,9 @@ def _state_params(optimizer: nn.Optimizer, extra: List[ms.Parameter]) -> List[ms
 
 def save_checkpoint(output_dir: str, step: int, model: nn.Cell, optimizer: nn.Optimizer,
                     extra: List[ms.Parameter], state: Dict, tokenizer_dir: Optional[str],
-                    keep: int) -> str:
-    """Write checkpoint-<step> whole, point model_last at it, keep the newest `keep`."""
+                    keep: int, best: bool = False, files: Optional[Dict[str, str]] = None) -> str:
+    """Write checkpoint-<step> whole, point model_last (and model_best if `best`) at it,
+    keep the newest `keep` plus the best."""
     name = checkpoint_name(step)
     with atomic_dir(os.path.join(output_dir, name), overwrite=True) as tmp:
         save_pretrained(model, tmp)
@@ -51,14 +54,30 @@ def save_checkpoint(output_dir: str, step: int, model: nn.Cell, optimizer: nn.Op
                            os.path.join(tmp, OPTIMIZER_FILE))
         with open(os.path.join(tmp, STATE_FILE), "w", encoding="utf-8") as f:
             json.dump(state, f, indent=2)
-    link = os.path.join(output_dir, LAST)
+        for name_in_dir, text in (files or {}).items():
+            with open(os.path.join(tmp, name_in_dir), "w", encoding="utf-8") as f:
+                f.write(text)
+    _point(output_dir, LAST, name)
+    if best:
+        _point(output_dir, BEST, name)
+    _prune(output_dir, keep, {name, _target(output_dir, BEST)})
+    return os.path.join(output_dir, name)
+
+
+def _point(output_dir: str, link_name: str, name: str) -> None:
+    """Swap the symlink output_dir/link_name to `name` atomically."""
+    link = os.path.join(output_dir, link_name)
     tmp_link = link + ".tmp"
     if os.path.lexists(tmp_link):
         os.remove(tmp_link)
     os.symlink(name, tmp_link)
     os.replace(tmp_link, link)
-    _prune(output_dir, keep, name)
-    return os.path.join(output_dir, name)
+
+
+def _target(output_dir: str, link_name: str) -> Optional[str]:
+    """The checkpoint folder name a link points at, if it exists."""
+    link = os.path.join(output_dir, link_name)
+    return os.readlink(link) if os.path.islink(link) else None
 
 
 def copy_tokenizer(tokenizer_dir: Optional[str], dst: str) -> None:
@@ -71,16 +90,16 @@ def copy_tokenizer(tokenizer_dir: Optional[str], dst: str) -> None:
             shutil.copy(src, os.path.join(dst, name))
 
 
-def _prune(output_dir: str, keep: int, current: str) -> None:
+def _prune(output_dir: str, keep: int, protected: set) -> None:
     names = sorted(n for n in os.listdir(output_dir) if n.startswith("checkpoint-"))
     for name in names[:-keep] if keep > 0 else []:
-        if name != current:
+        if name not in protected:
             shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
 
 
-def last_checkpoint(output_dir: str) -> Optional[str]:
-    """The folder model_last points at, if a run left one."""
-    link = os.path.join(output_dir, LAST)
+def last_checkpoint(output_dir: str, link_name: str = LAST) -> Optional[str]:
+    """The folder model_last (or another link) points at, if a run left one."""
+    link = os.path.join(output_dir, link_name)
     return os.path.realpath(link) if os.path.isdir(link) else None
 
 

@@ -30,6 +30,10 @@ class TrainConfig:
     scale_window: int = 1000
     logging_steps: int = 10
     eval_steps: int = 0
+    # keep the checkpoint with the best evaluation value of this metric (PaddleNLP's names)
+    metric_for_best_model: Optional[str] = None
+    greater_is_better: bool = True
+    load_best_model_at_end: bool = False
     device_target: str = "CPU"
     seed: int = 42
 

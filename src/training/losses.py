@@ -1,4 +1,4 @@
-"""Losses of the pretraining objectives, written for graph mode (no Python branches on data)."""
+"""Losses of pretraining and of the fine-tuning heads, written for graph mode (no Python branches on data)."""
 from typing import Optional
 
 import mindspore as ms
@@ -26,3 +26,25 @@ def pretraining_loss(mlm_logits: Tensor, masked_ids: Tensor, masked_weights: Ten
         loss = loss + weighted_cross_entropy(pair_logits, pair_labels,
                                              ops.ones_like(pair_labels).astype(ms.float32))
     return loss
+
+
+def cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
+    """Mean cross entropy over every row (class labels in range)."""
+    return weighted_cross_entropy(logits, labels, ops.ones_like(labels).astype(ms.float32))
+
+
+def span_loss(start_logits: Tensor, end_logits: Tensor, start_positions: Tensor,
+              end_positions: Tensor) -> Tensor:
+    """SQuAD: the mean of the start and end cross entropies (BERT's run_squad)."""
+    return (cross_entropy(start_logits, start_positions) + cross_entropy(end_logits, end_positions)) / 2
+
+
+def token_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Cross entropy over labelled tokens; label -1 (later sub-tokens, specials, padding) is ignored."""
+    weights = (labels >= 0).astype(ms.float32)
+    return weighted_cross_entropy(logits, ops.maximum(labels, 0), weights)
+
+
+def mse_loss(scores: Tensor, targets: Tensor) -> Tensor:
+    """Regression (STS-B): mean squared error of one score per row."""
+    return ((scores.reshape(-1).astype(ms.float32) - targets.reshape(-1).astype(ms.float32)) ** 2).mean()

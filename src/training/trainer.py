@@ -15,7 +15,9 @@ from mindspore import nn
 from tqdm import tqdm
 
 from src.config import write_yaml_atomic
-from src.training.checkpoints import check_writable, last_checkpoint, load_checkpoint, \
+from src.errors import UserError
+from src.models.weights import find_weights, load_into, read_weights
+from src.training.checkpoints import BEST, check_writable, last_checkpoint, load_checkpoint, \
     save_checkpoint
 from src.training.config import TrainConfig
 from src.training.distributed import synchronize
@@ -42,10 +44,12 @@ class Trainer:
                  config: TrainConfig, rank: int = 0, world: int = 1,
                  tokenizer_dir: Optional[str] = None,
                  evaluate: Optional[Callable[[], Dict[str, float]]] = None,
-                 tokens_per_batch: Optional[Callable[[tuple], int]] = None):
+                 tokens_per_batch: Optional[Callable[[tuple], int]] = None,
+                 model_files: Optional[Dict[str, str]] = None):
         self.model, self.source, self.config = model, source, config
         self.rank, self.world = rank, world
         self.tokenizer_dir, self.evaluate = tokenizer_dir, evaluate
+        self.model_files = model_files  # extra files each checkpoint carries (a task record)
         self.tokens_per_batch = tokens_per_batch or (lambda batch: int(np.prod(batch[0].shape)))
         lrs = learning_rates(config.train_steps, config.learning_rate, config.warmup_steps,
                              config.lr_decay, config.power, config.end_learning_rate)
@@ -57,7 +61,8 @@ class Trainer:
             reducer = nn.DistributedGradReducer(self.optimizer.parameters, mean=True, degree=world)
         self.step_fn = TrainStep(loss_fn, self.optimizer, config, reducer)
         self.lrs = lrs
-        self.state = {"step": 0, "micro_batches": 0, "skipped_steps": 0}
+        self.state = {"step": 0, "micro_batches": 0, "skipped_steps": 0,
+                      "best_metric": None, "best_step": None}
 
     @property
     def extra_state(self):
@@ -68,7 +73,8 @@ class Trainer:
         """Continue from output_dir/model_last when a previous run left one."""
         folder = last_checkpoint(self.config.output_dir)
         if folder:
-            self.state = load_checkpoint(folder, self.model, self.optimizer, self.extra_state)
+            self.state = {**self.state, **load_checkpoint(folder, self.model, self.optimizer,
+                                                          self.extra_state)}
             logger.info("resumed from %s at step %d", folder, self.state["step"])
 
     def _micro_batches(self) -> Iterator[tuple]:
@@ -99,7 +105,17 @@ class Trainer:
         bar.close()
         log.plot()
         synchronize(self.world)
+        if config.load_best_model_at_end and self.state["best_step"] is not None:
+            self._load_best()
         return self.state
+
+    def _load_best(self) -> None:
+        """Put the best checkpoint's weights into the model (every rank reads the same folder)."""
+        folder = last_checkpoint(self.config.output_dir, BEST)
+        path = find_weights(folder)
+        load_into(self.model, read_weights(path), path)
+        logger.info("loaded the best checkpoint %s (%s = %s)", folder,
+                    self.config.metric_for_best_model, self.state["best_metric"])
 
     def _one_step(self, batches: Iterator[tuple], log: MetricsLog, bar: tqdm) -> None:
         config, state = self.config, self.state
@@ -121,17 +137,35 @@ class Trainer:
             log.write({"step": step, "loss": loss, "lr": lr, "tokens_per_s": tokens / elapsed,
                        "loss_scale": float(self.step_fn.loss_scale.scale.asnumpy()),
                        "skipped_steps": state["skipped_steps"]})
+        improved = False
         if self.evaluate and ((config.eval_steps and step % config.eval_steps == 0)
                               or step == config.train_steps):
             self.model.set_train(False)
-            log.write(dict({"step": step}, **self.evaluate()))
+            metrics = self.evaluate()
+            log.write(dict({"step": step}, **metrics))
+            improved = self._track_best(metrics)
             self.model.set_train(True)
-        if step % config.save_checkpoint_steps == 0 or step == config.train_steps:
-            self._save()
+        if improved or step % config.save_checkpoint_steps == 0 or step == config.train_steps:
+            self._save(improved)
 
-    def _save(self) -> None:
+    def _track_best(self, metrics: Dict[str, float]) -> bool:
+        """Record the metric_for_best_model value; True when it beats the best so far."""
+        name = self.config.metric_for_best_model
+        if not name:
+            return False
+        key = name if name in metrics else f"eval_{name}"
+        if key not in metrics:
+            raise UserError(f"metric_for_best_model {name!r}: evaluation gives "
+                            f"{', '.join(sorted(metrics))}")
+        value, best = float(metrics[key]), self.state["best_metric"]
+        better = best is None or (value > best if self.config.greater_is_better else value < best)
+        if better:
+            self.state["best_metric"], self.state["best_step"] = value, self.state["step"]
+        return better
+
+    def _save(self, best: bool = False) -> None:
         if self.rank != 0:
             return
         save_checkpoint(self.config.output_dir, self.state["step"], self.model, self.optimizer,
                         self.extra_state, dict(self.state), self.tokenizer_dir,
-                        self.config.save_checkpoint_num)
+                        self.config.save_checkpoint_num, best, self.model_files)
