@@ -2,6 +2,7 @@
 non-finite steps, accumulation, and optimizers/schedules against numpy references."""
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -126,6 +127,33 @@ def test_sigkill_and_restart_ends_with_the_same_weights(tmp_path):
     rows = [json.loads(l) for l in (killed / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, int(steps) + 1))
     assert resumed_from >= kill_at
+
+
+def _limit_file_size(limit):
+    """In the child: files may not grow past `limit` bytes, and a write past it fails (EFBIG)
+    instead of killing the process, as a full disk fails a write."""
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_full_disk_during_checkpoint_is_one_clear_line_and_keeps_the_previous(tmp_path):
+    script = os.path.join(HERE, "train_tiny.py")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), HERE]))
+    run = tmp_path / "run"
+    subprocess.run([sys.executable, script, str(run), "3"], env=env, check=True, capture_output=True)
+    weights = (run / "model_last" / "model.safetensors").stat().st_size
+    full = subprocess.run([sys.executable, script, str(run), "6"], env=env, capture_output=True,
+                          text=True, preexec_fn=_limit_file_size(weights // 2))
+    assert full.returncode == 2
+    last_line = full.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error: ") and "cannot write checkpoint-0000004" in last_line
+    assert "Traceback" not in full.stderr
+    assert os.readlink(run / "model_last") == "checkpoint-0000003"
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".tmp")]
+    again = subprocess.run([sys.executable, script, str(run), "6"], env=env, capture_output=True)
+    assert again.returncode == 0 and os.readlink(run / "model_last") == "checkpoint-0000006"
 
 
 def test_crash_during_checkpoint_write_keeps_previous(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ import mindspore as ms
 import numpy as np
 
 from hf_models import TINY
+from src.errors import run_cli
 from src.models import build_model
 from src.models.config import ModelConfig
 from src.training.config import TrainConfig
@@ -58,8 +59,12 @@ def make_trainer(config: TrainConfig, dropout=0.1, data_seed=0):
     return Trainer(model, loss_fn, source, config)
 
 
-if __name__ == "__main__":
+def main():
     output_dir, steps = sys.argv[1], int(sys.argv[2])
     make_trainer(TrainConfig(output_dir=output_dir, batch_size=4, train_steps=steps,
                              learning_rate=2e-3, warmup_steps=2, save_checkpoint_steps=1,
                              save_checkpoint_num=2, logging_steps=1)).train()
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -41,8 +41,7 @@ def write_weights(arrays: Dict[str, np.ndarray], path: str) -> None:
     os.close(fd)
     try:
         if suffix == ".safetensors":
-            from safetensors.numpy import save_file
-            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp)
+            _save_safetensors(arrays, tmp)
         else:
             ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in arrays.items()],
                                tmp)
@@ -50,6 +49,19 @@ def write_weights(arrays: Dict[str, np.ndarray], path: str) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _save_safetensors(arrays: Dict[str, np.ndarray], path: str) -> None:
+    """safetensors' writer, its I/O failures (disk full, size limit) raised as OSError like any other write."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import save_file
+
+    try:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, path)
+    except SafetensorError as err:
+        if "I/O error" not in str(err):
+            raise
+        raise OSError(str(err).rsplit(": ", 1)[-1].split(" (os error")[0]) from None
 
 
 def find_weights(model_dir: str) -> str:

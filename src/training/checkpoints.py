@@ -46,7 +46,25 @@ def save_checkpoint(output_dir: str, step: int, model: nn.Cell, optimizer: nn.Op
     """Write checkpoint-<step> whole, point model_last (and model_best if `best`) at it,
     keep the newest `keep` plus the best."""
     name = checkpoint_name(step)
-    with atomic_dir(os.path.join(output_dir, name), overwrite=True) as tmp:
+    try:
+        _write_checkpoint(os.path.join(output_dir, name), model, optimizer, extra, state,
+                          tokenizer_dir, files)
+    except OSError as err:  # disk full, quota, file size limit: the previous checkpoint stays
+        raise UserError(f"{output_dir}: cannot write {name} ({err.strerror or err}); model_last still "
+                        "points at the previous checkpoint") from None
+    _point(output_dir, LAST, name)
+    if best:
+        _point(output_dir, BEST, name)
+    _prune(output_dir, keep, {name, _target(output_dir, BEST)})
+    return os.path.join(output_dir, name)
+
+
+def _write_checkpoint(folder: str, model: nn.Cell, optimizer: nn.Optimizer,
+                      extra: List[ms.Parameter], state: Dict, tokenizer_dir: Optional[str],
+                      files: Optional[Dict[str, str]]) -> None:
+    """Fill a temporary folder with weights, tokenizer, optimizer state and trainer state; rename it
+    to `folder` only when all are written."""
+    with atomic_dir(folder, overwrite=True) as tmp:
         save_pretrained(model, tmp)
         copy_tokenizer(tokenizer_dir, tmp)
         ms.save_checkpoint([{"name": p.name, "data": p.value()}
@@ -57,11 +75,6 @@ def save_checkpoint(output_dir: str, step: int, model: nn.Cell, optimizer: nn.Op
         for name_in_dir, text in (files or {}).items():
             with open(os.path.join(tmp, name_in_dir), "w", encoding="utf-8") as f:
                 f.write(text)
-    _point(output_dir, LAST, name)
-    if best:
-        _point(output_dir, BEST, name)
-    _prune(output_dir, keep, {name, _target(output_dir, BEST)})
-    return os.path.join(output_dir, name)
 
 
 def _point(output_dir: str, link_name: str, name: str) -> None:

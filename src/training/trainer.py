@@ -100,9 +100,11 @@ class Trainer:
         self.model.set_train(True)
         bar = tqdm(total=config.train_steps, initial=self.state["step"], unit="step",
                    disable=self.rank != 0, dynamic_ncols=True)
-        while self.state["step"] < config.train_steps:
-            self._one_step(batches, log, bar)
-        bar.close()
+        try:
+            while self.state["step"] < config.train_steps:
+                self._one_step(batches, log, bar)
+        finally:
+            bar.close()  # before any error message, so that message is the last line
         log.plot()
         synchronize(self.world)
         if config.load_best_model_at_end and self.state["best_step"] is not None:
