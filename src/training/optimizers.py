@@ -62,8 +62,10 @@ class Lamb(nn.Optimizer):
         t = self.global_step.astype(ms.float32)
         correction1 = 1.0 - ops.pow(self.beta1, t)
         correction2 = 1.0 - ops.pow(self.beta2, t)
+        done = t
         for i in range(len(self._parameters)):
-            w, g = self._parameters[i], gradients[i]
+            # chained one after another: graph mode may then reuse one tensor's buffers for the next
+            w, g = self._parameters[i], ops.depend(gradients[i], done)
             m = self.beta1 * self.moments1[i] + (1.0 - self.beta1) * g
             v = self.beta2 * self.moments2[i] + (1.0 - self.beta2) * g * g
             ops.assign(self.moments1[i], m)
@@ -73,7 +75,7 @@ class Lamb(nn.Optimizer):
             w_norm, u_norm = ops.norm(w), ops.norm(update)
             trust = ops.select((w_norm > 0) & (u_norm > 0), w_norm / u_norm,
                                ops.ones_like(w_norm))
-            ops.assign(w, w - lr * trust * update)
+            done = ops.assign(w, w - lr * trust * update)
         return True
 
 

@@ -1,0 +1,253 @@
+"""Score predictions with the official metrics (and evaluate a checkpoint: --model_dir).
+
+  python run_eval.py --task squad_v1 --data dev-v1.1.json --predictions predictions.json
+  python run_eval.py --task squad_v2 --data dev-v2.0.json --predictions predictions.json \\
+      [--na_prob_file null_odds.json] [--na_prob_thresh 1.0]
+  python run_eval.py --task cmrc2018 --data cmrc2018_dev.json --predictions predictions.json
+  python run_eval.py --task ner --data gold.conll --predictions predicted.conll
+  python run_eval.py --task ner --data conlleval_output.txt
+
+stdout is exactly what the official script prints: evaluate-v1.1.py's one-line JSON,
+evaluate-v2.0.py's JSON with indent 2, cmrc2018_evaluate.py's one-line JSON (scores as
+"%.3f" strings, then TOTAL, SKIP, FILE). For NER it is the JSON of entity-level precision,
+recall and F1 (fractions, as seqeval computes them) for the micro average and per type,
+with support (gold entity counts). Notes (questions without a prediction, which score 0;
+a data file of another version) go to stderr, the v2.0 "Missing prediction" lines too.
+
+Predictions files: SQuAD/CMRC, a JSON object mapping question id to answer text ("" for
+no answer). NER, CoNLL-style text: one token per line with whitespace-separated columns
+and a blank line between sentences ("-DOCSTART-" lines are sentence breaks). With
+--predictions, the tags are the last column of each file (the same tokens, in the same
+order); without it, --data holds both, gold tag then predicted tag as the last two
+columns, as conlleval reads them.
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+from src.errors import UserError, run_cli
+
+NOTED_IDS = 10  # per-question lines printed before only the count is given
+NER_TASKS = {"ner", "cluener", "msra_ner", "conll2003"}
+FILE_TASKS = ["squad_v1", "squad_v2", "cmrc2018", "drcd", *sorted(NER_TASKS)]
+
+
+def note(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def note_missing(missing: list[str], total: int, line: str, predictions: str) -> None:
+    """The official per-question line for the first few missing ids, then how many there are."""
+    for qid in missing[:NOTED_IDS]:
+        note(line.format(qid))
+    if missing:
+        more = f" ({len(missing) - NOTED_IDS} more not listed)" if len(missing) > NOTED_IDS else ""
+        note(f"{predictions}: no prediction for {len(missing)} of {total} questions; "
+             f"each scores 0{more}")
+
+
+def note_unknown(unknown: list[str], data: str, predictions: str) -> None:
+    if unknown:
+        note(f"{predictions}: {len(unknown)} prediction ids are not questions of {data} "
+             f"(ignored), e.g. {unknown[0]!r}")
+
+
+# ---------------------------------------------------------------- SQuAD and CMRC
+
+def score_squad(args, version: int) -> str:
+    from src.data.json_files import load_json
+    from src.metrics import squad
+    data_json = load_json(args.data)
+    dataset = squad.check_dataset(data_json, args.data)
+    predictions = squad.check_predictions(load_json(args.predictions), args.predictions)
+    total = len(list(squad.iter_questions(dataset)))
+    if version == 1:
+        if data_json.get("version") != "1.1":
+            note(f"Evaluation expects v-1.1, but got dataset with v-{data_json.get('version')}")
+        unanswerable = set(squad.unanswerable_ids(dataset))
+        if unanswerable:
+            note(f"{args.data}: {len(unanswerable)} questions have no gold answers (SQuAD v2.0 "
+                 "unanswerable ones); they are left out of the v1.1 scores (--task squad_v2 scores them)")
+        missing = [qid for qid in squad.missing_ids(dataset, predictions) if qid not in unanswerable]
+        note_missing(missing, total - len(unanswerable), "Unanswered question {} will receive score 0.",
+                     args.predictions)
+        note_unknown(squad.unknown_ids(dataset, predictions), args.data, args.predictions)
+        return json.dumps(squad.evaluate_v1(dataset, predictions))
+    na_probs = None
+    if args.na_prob_file:
+        na_probs = squad.check_na_probs(load_json(args.na_prob_file), args.na_prob_file)
+    note_missing(squad.missing_ids(dataset, predictions), total, "Missing prediction for {}",
+                 args.predictions)
+    note_unknown(squad.unknown_ids(dataset, predictions), args.data, args.predictions)
+    result = squad.evaluate_v2(dataset, predictions, na_probs, args.na_prob_thresh,
+                               args.na_prob_file or "na_prob file")
+    return json.dumps(result, indent=2)
+
+
+def score_cmrc(args) -> str:
+    from src.data.json_files import load_json
+    from src.metrics import cmrc, squad
+    data = load_json(args.data)
+    predictions = squad.check_predictions(load_json(args.predictions), args.predictions)
+    result = cmrc.evaluate(data, predictions, args.data)
+    note_missing(cmrc.missing_ids(data, predictions, args.data), result["TOTAL"],
+                 "Unanswered question: {}", args.predictions)
+    known = {qid for qid, _ in cmrc.iter_questions(data, args.data)}
+    note_unknown([qid for qid in predictions if qid not in known], args.data, args.predictions)
+    return json.dumps(cmrc.official_output(result, args.predictions))
+
+
+# ---------------------------------------------------------------- NER (CoNLL-style files)
+
+def _is_json(text: str) -> bool:
+    if text.lstrip()[:1] not in ("{", "["):
+        return False
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_conll(path: str) -> list[list[tuple[int, list[str]]]]:
+    """Sentences of (line number, columns); blank and -DOCSTART- lines end a sentence."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder; expected a CoNLL-style text file") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: byte {err.start} is not UTF-8; expected a UTF-8 CoNLL-style file") from None
+    if _is_json("\n".join(lines)):
+        raise UserError(f"{path}: looks like JSON; expected CoNLL-style text (one token and its tags "
+                        "per line, a blank line between sentences)")
+    sentences, current = [], []
+    for number, line in enumerate(lines, 1):
+        columns = line.split()
+        if not columns or columns[0] == "-DOCSTART-":
+            if current:
+                sentences.append(current)
+            current = []
+        else:
+            current.append((number, columns))
+    if current:
+        sentences.append(current)
+    return sentences
+
+
+def ner_tags(args) -> tuple[list[list[str]], list[list[str]]]:
+    """Gold and predicted tag sequences from one conlleval-style file or two aligned files."""
+    gold_sentences = read_conll(args.data)
+    if not args.predictions:
+        for sentence in gold_sentences:
+            for number, columns in sentence:
+                if len(columns) < 2:
+                    raise UserError(f"{args.data}: line {number}: one column; expected the gold and the "
+                                    "predicted tag as the last two columns (or pass --predictions)")
+        return ([[columns[-2] for _, columns in s] for s in gold_sentences],
+                [[columns[-1] for _, columns in s] for s in gold_sentences])
+    pred_sentences = read_conll(args.predictions)
+    if len(pred_sentences) != len(gold_sentences):
+        raise UserError(f"{args.predictions}: {len(pred_sentences)} sentences, but {args.data} has "
+                        f"{len(gold_sentences)}; expected the same sentences in the same order")
+    for gold, pred in zip(gold_sentences, pred_sentences):
+        if len(gold) != len(pred):
+            raise UserError(f"{args.predictions}: the sentence at line {pred[0][0]} has {len(pred)} tokens, "
+                            f"but its match in {args.data} (line {gold[0][0]}) has {len(gold)}")
+        for (gold_line, gold_columns), (pred_line, pred_columns) in zip(gold, pred):
+            if len(pred_columns) > 1 and len(gold_columns) > 1 and pred_columns[0] != gold_columns[0]:
+                raise UserError(f"{args.predictions}: line {pred_line}: token {pred_columns[0]!r}, but "
+                                f"{args.data} line {gold_line} has {gold_columns[0]!r}; expected the same tokens")
+    return ([[columns[-1] for _, columns in s] for s in gold_sentences],
+            [[columns[-1] for _, columns in s] for s in pred_sentences])
+
+
+def score_ner(args) -> str:
+    from src.metrics.ner import entity_scores
+    gold, predicted = ner_tags(args)
+    odd = sorted({tag for sentence in gold + predicted for tag in sentence
+                  if tag != "O" and tag[:2] not in ("B-", "I-", "E-", "S-")})
+    if odd:
+        note(f"{len(odd)} tags are neither O nor B-/I-/E-/S-<type> (read as seqeval does), "
+             f"e.g. {odd[0]!r}")
+    return json.dumps(entity_scores(gold, predicted), indent=2)
+
+
+# ---------------------------------------------------------------- command line
+
+def write_atomic(path: str, text: str) -> None:
+    """Write through a temporary sibling file and a rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".tmp-{os.path.basename(path)}-")
+    except OSError as err:
+        raise UserError(f"{path}: cannot write there ({err.strerror})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise UserError(f"{path}: cannot write it ({err.strerror})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def score_predictions(args) -> str:
+    """The scores of a predictions file as the text the official script prints."""
+    from src.metrics.classification import canonical_task
+    try:
+        task = canonical_task(args.task)
+    except UserError:
+        task = args.task
+    if task not in FILE_TASKS:
+        raise UserError(f"--task {args.task}: scoring a predictions file is available for "
+                        f"{', '.join(FILE_TASKS)}")
+    if task in NER_TASKS:
+        return score_ner(args)
+    if not args.predictions:
+        raise UserError(f"--predictions: required for --task {args.task} (a JSON object mapping "
+                        "question id to answer text)")
+    if task in ("cmrc2018", "drcd"):
+        return score_cmrc(args)
+    return score_squad(args, version=1 if task == "squad_v1" else 2)
+
+
+def evaluate_model(args) -> str:
+    """Model-prediction mode: run --model_dir on --data, write predictions, score them."""
+    raise UserError("--model_dir: evaluating a checkpoint is not available yet; "
+                    "score a predictions file with --predictions")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", required=True, help=f"one of {', '.join(FILE_TASKS)} for file scoring")
+    parser.add_argument("--data", required=True,
+                        help="the gold file: SQuAD/CMRC JSON, or CoNLL-style text for NER")
+    parser.add_argument("--predictions",
+                        help="predictions to score: JSON {question id: answer text}, or CoNLL-style "
+                             "text whose last column is the predicted tag (NER)")
+    parser.add_argument("--model_dir", help="a fine-tuned model directory to evaluate on --data")
+    parser.add_argument("--na_prob_file", help="squad_v2: JSON {question id: no-answer probability}")
+    parser.add_argument("--na_prob_thresh", type=float, default=1.0,
+                        help="squad_v2: predict no answer when the no-answer probability is above "
+                             "this (default 1.0)")
+    parser.add_argument("--out", help="also write the scores (the printed JSON) to this file")
+    args = parser.parse_args()
+    if args.model_dir:
+        text = evaluate_model(args)
+    else:
+        text = score_predictions(args)
+    if args.out:
+        write_atomic(args.out, text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    run_cli(main)
