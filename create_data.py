@@ -1,10 +1,15 @@
-"""Raw data -> MindRecord: pretraining instances, and vocabulary training for pretraining from scratch.
+"""Raw data -> MindRecord: pretraining instances, task features, and vocabulary training for pretraining from scratch.
 
   python create_data.py pretrain --input corpus/ --model_dir models/bert_base --output data/pretrain \
       --max_seq_length 128 --max_predictions_per_seq 20 --dupe_factor 10 --workers 4
   python create_data.py pretrain --input zhwiki/ --model_dir models/ernie --output data/ernie \
       --objective nsp --chinese_wwm --masking dynamic
   python create_data.py vocab --input corpus/ --output models/scratch --type wordpiece --vocab_size 30522
+  python create_data.py squad --input train-v1.1.json --model_dir models/bert_base --output data/squad_train
+  python create_data.py ner --input conll2003/train.txt --model_dir models/bert_base --output data/conll_train
+  python create_data.py classification --dataset mrpc --input MRPC/train.tsv --model_dir models/bert_base \
+      --output data/mrpc_train
+  python create_data.py race --input RACE/train --model_dir models/bert_base --output data/race_train
 """
 import argparse
 import logging
@@ -72,6 +77,91 @@ def _vocab_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--do_lower_case", type=_flag, default=True, help="true/false (default true)")
 
 
+def _add_task_arguments(parser: argparse.ArgumentParser, max_seq_length: int) -> None:
+    """Options every fine-tuning task's builder takes."""
+    parser.add_argument("--input", required=True, help="the raw task file (or folder)")
+    parser.add_argument("--model_dir", required=True, help="model directory holding the tokenizer files")
+    parser.add_argument("--output", required=True, help="folder to write MindRecord shards and manifest.json into")
+    parser.add_argument("--split", default="train", choices=["train", "eval"],
+                        help="train: features with targets; eval: what prediction and scoring need")
+    parser.add_argument("--max_seq_length", type=int, default=max_seq_length)
+    parser.add_argument("--do_lower_case", type=_flag, default=None,
+                        help="true/false; default: the tokenizer's own setting")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+
+
+def _squad_parser(sub: argparse._SubParsersAction) -> None:
+    """`squad`: SQuAD v1.1/v2.0 or CMRC2018 JSON -> windowed span features."""
+    parser = sub.add_parser("squad", help="SQuAD v1.1/v2.0 or CMRC2018 JSON -> MindRecord features")
+    _add_task_arguments(parser, 384)
+    parser.add_argument("--doc_stride", type=int, default=128, help="tokens between the starts of two windows")
+    parser.add_argument("--max_query_length", type=int, default=64, help="question tokens kept")
+
+
+def _squad(args: argparse.Namespace) -> None:
+    from src.data.squad import SquadOptions, create_squad_data
+
+    options = SquadOptions(args.max_seq_length, args.doc_stride, args.max_query_length)
+    create_squad_data(args.input, args.model_dir, args.output, options, args.split, args.overwrite,
+                      args.do_lower_case)
+
+
+def _labelled_task_parser(sub: argparse._SubParsersAction, name: str, help_text: str,
+                          max_seq_length: int) -> argparse.ArgumentParser:
+    """A subcommand whose eval split reuses the train split's labels."""
+    parser = sub.add_parser(name, help=help_text)
+    _add_task_arguments(parser, max_seq_length)
+    parser.add_argument("--label_file", help="eval: the train output folder (or its manifest.json, a JSON "
+                                             "list, or one label per line) whose labels to reuse")
+    return parser
+
+
+def _ner_parser(sub: argparse._SubParsersAction) -> None:
+    """`ner`: CoNLL-2003 columns, CLUENER2020 JSON lines, MSRA/People's Daily character BIO files."""
+    from src.data.ner import FORMATS
+
+    parser = _labelled_task_parser(sub, "ner", "NER files -> MindRecord token features", 128)
+    parser.add_argument("--format", default="auto", choices=FORMATS,
+                        help="conll (word ... tag columns), cluener (JSON lines), char (character TAG lines)")
+    parser.add_argument("--input_scheme", default="auto", help="tags of the file: iob1, bio, bioes or auto")
+    parser.add_argument("--tag_scheme", default="bio", help="tags to train on: bio, bioes or iob1")
+
+
+def _classification_parser(sub: argparse._SubParsersAction) -> None:
+    """`classification`: GLUE TSVs, CLUE JSON lines, ChnSentiCorp TSV."""
+    from src.data.classification import DATASETS
+
+    parser = _labelled_task_parser(sub, "classification", "GLUE/CLUE files -> MindRecord features", 128)
+    parser.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="which dataset layout")
+
+
+def _race_parser(sub: argparse._SubParsersAction) -> None:
+    """`race`: RACE JSON files (a file or a folder walked) -> four-choice features."""
+    _labelled_task_parser(sub, "race", "RACE files -> MindRecord multiple-choice features", 512)
+
+
+def _ner(args: argparse.Namespace) -> None:
+    from src.data.ner import NerOptions, create_ner_data
+
+    options = NerOptions(args.max_seq_length, args.format, args.input_scheme, args.tag_scheme, args.do_lower_case)
+    create_ner_data(args.input, args.model_dir, args.output, options, args.split, args.overwrite, args.label_file)
+
+
+def _classification(args: argparse.Namespace) -> None:
+    from src.data.classification import ClassificationOptions, create_classification_data
+
+    options = ClassificationOptions(args.dataset, args.max_seq_length, args.do_lower_case)
+    create_classification_data(args.input, args.model_dir, args.output, options, args.split, args.overwrite,
+                               args.label_file)
+
+
+def _race(args: argparse.Namespace) -> None:
+    from src.data.race import RaceOptions, create_race_data
+
+    options = RaceOptions(args.max_seq_length, args.do_lower_case)
+    create_race_data(args.input, args.model_dir, args.output, options, args.split, args.overwrite, args.label_file)
+
+
 def _pretrain(args: argparse.Namespace) -> None:
     """Run the pretraining data builder with the parsed options."""
     from src.data.pretraining import PretrainOptions, create_pretraining_data
@@ -108,11 +198,17 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     _pretrain_parser(sub)
     _vocab_parser(sub)
+    _squad_parser(sub)
+    _ner_parser(sub)
+    _classification_parser(sub)
+    _race_parser(sub)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped job cleans up its temporary output
     try:
-        {"pretrain": _pretrain, "vocab": _vocab}[args.command](args)
+        commands = {"pretrain": _pretrain, "vocab": _vocab, "squad": _squad, "ner": _ner,
+                    "classification": _classification, "race": _race}
+        commands[args.command](args)
     except KeyboardInterrupt:
         print(f"interrupted: nothing written to {args.output}", file=sys.stderr)
         sys.exit(130)

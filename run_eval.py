@@ -6,6 +6,7 @@
   python run_eval.py --task cmrc2018 --data cmrc2018_dev.json --predictions predictions.json
   python run_eval.py --task ner --data gold.conll --predictions predicted.conll
   python run_eval.py --task ner --data conlleval_output.txt
+  python run_eval.py --task squad_v1 --model_dir outputs/squad_v1/model_best --data dev-v1.1.json
 
 stdout is exactly what the official script prints: evaluate-v1.1.py's one-line JSON,
 evaluate-v2.0.py's JSON with indent 2, cmrc2018_evaluate.py's one-line JSON (scores as
@@ -219,9 +220,34 @@ def score_predictions(args) -> str:
 
 
 def evaluate_model(args) -> str:
-    """Model-prediction mode: run --model_dir on --data, write predictions, score them."""
-    raise UserError("--model_dir: evaluating a checkpoint is not available yet; "
-                    "score a predictions file with --predictions")
+    """Model-prediction mode: run --model_dir on the raw --data file, write the predictions into
+    --output_dir and score them exactly as the file-scoring mode does."""
+    from src.data.tokenization import load_tokenizer
+    from src.models import load_pretrained
+    from src.tasks.finetune import read_task_spec
+    from src.tasks.registry import TASKS, task_class
+    from src.training.distributed import setup_device
+
+    setup_device(args.device_target)
+    spec = read_task_spec(args.model_dir)
+    if args.task not in TASKS:
+        spec["dataset"] = args.task  # e.g. mnli_mm scored by an mnli model
+    task = task_class(spec["task"], args.model_dir)(spec)
+    model = load_pretrained(args.model_dir, head=task.head, **task.model_overrides())
+    evaluation = task.evaluation(load_tokenizer(args.model_dir), args.data, args.batch_size)
+    scores = evaluation(model)
+    output_dir = args.output_dir or os.path.join(args.model_dir, "eval")
+    written = evaluation.write_predictions(output_dir)
+    note(f"predictions: {', '.join(written)}")
+    if spec["task"] == "squad":
+        null_odds = [path for path in written if path.endswith("null_odds.json")]
+        scored = argparse.Namespace(task=spec["dataset"], data=args.data, predictions=written[0],
+                                    na_prob_file=null_odds[0] if null_odds else None,
+                                    na_prob_thresh=args.na_prob_thresh)
+        return score_predictions(scored)
+    if spec["task"] == "ner":
+        return score_ner(argparse.Namespace(data=written[0], predictions=None))
+    return json.dumps({key.removeprefix("eval_"): value for key, value in scores.items()}, indent=2)
 
 
 def main() -> None:
@@ -239,6 +265,9 @@ def main() -> None:
                         help="squad_v2: predict no answer when the no-answer probability is above "
                              "this (default 1.0)")
     parser.add_argument("--out", help="also write the scores (the printed JSON) to this file")
+    parser.add_argument("--output_dir", help="--model_dir mode: where predictions go (default <model_dir>/eval)")
+    parser.add_argument("--batch_size", type=int, default=32, help="--model_dir mode: rows per prediction batch")
+    parser.add_argument("--device_target", default="CPU", help="--model_dir mode: CPU, GPU or Ascend")
     args = parser.parse_args()
     if args.model_dir:
         text = evaluate_model(args)

@@ -4,8 +4,7 @@ import random
 
 import numpy as np
 import pytest
-import sentencepiece as spm
-from tokenizers import BertWordPieceTokenizer, ByteLevelBPETokenizer, Tokenizer, processors
+from tokenizers import Tokenizer, processors
 
 from src.data.squad import SquadExample, SquadOptions, create_squad_data, read_squad
 from src.data.squad_features import UNIQUE_ID_BASE, build_squad_features, eval_columns
@@ -13,6 +12,7 @@ from src.data.squad_postprocess import postprocess_squad, write_predictions
 from src.data.task_records import load_task_columns, read_task_manifest
 from src.data.tokenization import load_tokenizer
 from src.errors import UserError
+from tiny_tokenizers import train_bpe, train_sentencepiece, train_wordpiece
 
 KINDS = ("wordpiece", "bpe", "sentencepiece", "bpe_untrimmed")
 WORDS = ("the denver broncos defeated carolina panthers in super bowl at levi's stadium on february 7, 2016 . "
@@ -66,20 +66,10 @@ def tokenizers(tmp_path_factory):
     rng = random.Random(1)
     corpus = [_context(rng, 40) for _ in range(60)] + [CHINESE] * 5
     made = {kind: root / kind for kind in KINDS}
-    for path in made.values():
-        path.mkdir()
-    wordpiece = BertWordPieceTokenizer(lowercase=True)
-    wordpiece.train_from_iterator(corpus, vocab_size=400, min_frequency=1, show_progress=False)
-    wordpiece.save_model(str(made["wordpiece"]))
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(corpus, vocab_size=600, min_frequency=1, show_progress=False,
-                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    bpe.save_model(str(made["bpe"]))
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(corpus), model_prefix=str(made["sentencepiece"] / "spiece"), vocab_size=150,
-        model_type="unigram", pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>",
-        bos_piece="[CLS]", eos_piece="[SEP]", user_defined_symbols=["[MASK]"], normalization_rule_name="nmt_nfkc",
-        character_coverage=1.0, hard_vocab_limit=False, split_by_number=False, minloglevel=2)
+    train_wordpiece(corpus, made["wordpiece"], 400)
+    train_bpe(corpus, made["bpe"], 600)
+    train_sentencepiece(corpus, made["sentencepiece"], 150, split_by_number=False)
+    made["bpe_untrimmed"].mkdir()
     _untrimmed_bpe(made["bpe"], made["bpe_untrimmed"])
     return {kind: load_tokenizer(path) for kind, path in made.items()} | {"dirs": made}
 

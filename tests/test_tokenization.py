@@ -1,18 +1,16 @@
 """Tokenizer parity with HF transformers' BERT, RoBERTa and ALBERT tokenizers, built on tiny local vocabularies."""
 import json
 import re
-import types
 import warnings
 
 import pytest
-import sentencepiece as spm
-from tokenizers import BertWordPieceTokenizer, ByteLevelBPETokenizer, decoders
+from tokenizers import decoders
 from transformers import AlbertTokenizer, BertTokenizer, RobertaTokenizer
-from transformers.convert_slow_tokenizer import AlbertConverter
 from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
 
 from src.data.tokenization import TOKENIZER_FILES, Tokenizer, load_tokenizer
 from src.errors import UserError
+from tiny_tokenizers import albert_tokenizer_json, train_bpe, train_sentencepiece, train_wordpiece
 
 warnings.filterwarnings("ignore", module="transformers")
 
@@ -50,31 +48,12 @@ def dirs(tmp_path_factory):
     """One model directory per tokenizer kind, each trained on a tiny corpus holding the test characters."""
     root = tmp_path_factory.mktemp("tokenizers")
     made = {name: root / name for name in ("uncased", "cased", "bpe", "spm", "spm_json")}
-    for path in made.values():
-        path.mkdir()
     for name, lower in (("uncased", True), ("cased", False)):
-        wordpiece = BertWordPieceTokenizer(lowercase=lower)
-        wordpiece.train_from_iterator(CORPUS, vocab_size=300, min_frequency=1, show_progress=False)
-        wordpiece.save_model(str(made[name]))
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(CORPUS, vocab_size=500, min_frequency=1, show_progress=False,
-                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    bpe.save_model(str(made["bpe"]))
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(CORPUS), model_prefix=str(made["spm"] / "spiece"), vocab_size=120,
-        model_type="unigram", pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>",
-        bos_piece="[CLS]", eos_piece="[SEP]", user_defined_symbols=["[MASK]"], normalization_rule_name="nmt_nfkc",
-        character_coverage=1.0, hard_vocab_limit=False, split_by_number=False, minloglevel=2)
-    _albert_tokenizer_json(made["spm"] / "spiece.model", made["spm_json"] / "tokenizer.json")
+        train_wordpiece(CORPUS, made[name], 300, lowercase=lower)
+    train_bpe(CORPUS, made["bpe"], 500)
+    train_sentencepiece(CORPUS, made["spm"], 120, split_by_number=False)
+    albert_tokenizer_json(made["spm"] / "spiece.model", made["spm_json"] / "tokenizer.json")
     return made
-
-
-def _albert_tokenizer_json(model_file, target):
-    """Write the tokenizer.json transformers' AlbertConverter makes (what ALBERT checkpoints on the Hub ship)."""
-    processor = spm.SentencePieceProcessor(model_file=str(model_file))
-    slow = types.SimpleNamespace(vocab_file=str(model_file), keep_accents=False, do_lower_case=True,
-                                 convert_tokens_to_ids=processor.piece_to_id)
-    AlbertConverter(slow).converted().save(str(target))
 
 
 @pytest.fixture(scope="module")

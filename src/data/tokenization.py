@@ -336,7 +336,8 @@ def _read_settings(directory: Path) -> dict[str, Any]:
         if path.is_file():
             loaded = _read(path, "a JSON/YAML mapping", lambda p=path: _load_mapping(p))
             if name == "config.yaml":
-                loaded = {key: loaded[key] for key in ("do_lower_case", "keep_accents") if key in loaded}
+                loaded = {key: loaded[key] for key in ("do_lower_case", "keep_accents")
+                          if loaded.get(key) is not None}  # None there means "the tokenizer's own"
             settings.update(loaded)
     return settings
 

@@ -9,7 +9,7 @@ from typing import Dict, List, Tuple
 
 import mindspore as ms
 import numpy as np
-from mindspore import Parameter, nn
+from mindspore import Parameter, nn, ops
 
 from src.errors import UserError
 
@@ -108,6 +108,7 @@ def load_into(cell: nn.Cell, arrays: Dict[str, np.ndarray], source: str,
         raise UserError(f"{source}: weights do not fit the config: {listed}")
     for key, param in weights_of(cell):
         if key in arrays:
-            param.set_data(ms.Tensor(arrays[key], dtype=param.dtype))
+            # in place: a graph compiled before keeps reading this buffer (set_data would swap it)
+            ops.assign(param, ms.Tensor(arrays[key], dtype=param.dtype))
     used = {key for key, _ in weights_of(cell)}
     return fresh, sorted(set(arrays) - used)

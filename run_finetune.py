@@ -1,0 +1,103 @@
+"""Fine-tune a model directory on a task: SQuAD/CMRC2018, NER (softmax or CRF), GLUE/CLUE
+classification and regression, RACE multiple choice.
+
+  python create_data.py squad --input train-v1.1.json --model_dir models/bert_base --output data/squad_train
+  python run_finetune.py --config configs/tasks/squad_v1.yaml --model_dir models/bert_base \
+      data_dir=data/squad_train eval_file=dev-v1.1.json output_dir=outputs/squad
+
+Evaluates on eval_file every eval_steps with the official metric and keeps the best checkpoint
+(output_dir/model_best); starting the same command again resumes from output_dir/model_last.
+"""
+import argparse
+import functools
+import json
+import logging
+import os
+
+from src.errors import UserError, run_cli
+
+
+def prepare_run(config, source: str, rank: int, world: int):
+    """Task, model, batches and evaluation of a fine-tuning run, checked against each other."""
+    from src.data.task_records import read_task_manifest
+    from src.data.tokenization import load_tokenizer
+    from src.metrics.classification import primary_metric
+    from src.models import load_pretrained
+    from src.tasks.finetune import TaskSource, steps_for_epochs, task_spec
+    from src.tasks.registry import task_class
+
+    cls = task_class(config.task, source)
+    for key in ("model_dir", "data_dir"):
+        if not getattr(config, key):
+            raise UserError(f"{source}: set {key}")
+    manifest = read_task_manifest(config.data_dir, cls.data_task)
+    tokenizer = load_tokenizer(config.model_dir)
+    built_with = manifest.get("tokenizer", {}).get("fingerprint")
+    if built_with and built_with != tokenizer.fingerprint():
+        raise UserError(f"{config.data_dir}: features were built with another tokenizer than "
+                        f"{config.model_dir}'s (rebuild them with --model_dir {config.model_dir})")
+    spec = task_spec(config, manifest)
+    task = cls(spec)
+    model = load_pretrained(config.model_dir, head=task.head, **task.model_overrides())
+    batches = TaskSource(config.data_dir, config.batch_size, config.seed, list(task.columns),
+                         task.prepare, rank, world)
+    if config.num_train_epochs:
+        config.train_steps = steps_for_epochs(config.num_train_epochs, batches.batches_per_epoch,
+                                              config.accumulation_steps)
+    if config.warmup_ratio is not None:
+        config.warmup_steps = int(config.warmup_ratio * config.train_steps)
+    if config.save_total_limit:
+        config.save_checkpoint_num = config.save_total_limit
+    evaluation = task.evaluation(tokenizer, config.eval_file, config.eval_batch_size) if config.eval_file else None
+    if evaluation and not config.metric_for_best_model:
+        config.metric_for_best_model = primary_metric(spec["dataset"] or config.task)
+    return task, model, batches, evaluation, spec
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="configs/tasks/<task>.yaml")
+    parser.add_argument("--model_dir", help="model directory to start from (overrides the config)")
+    parser.add_argument("--no_resume", action="store_true", help="ignore output_dir/model_last")
+    parser.add_argument("overrides", nargs="*", help="key=value settings over the config")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    from src.config import load_config
+    from src.tasks.finetune import TASK_FILE, FinetuneConfig
+    from src.training.distributed import setup_device
+    from src.training.trainer import Trainer
+
+    overrides = args.overrides + ([f"model_dir={args.model_dir}"] if args.model_dir else [])
+    config = load_config(FinetuneConfig, args.config, overrides)
+    rank, world = setup_device(config.device_target)
+    import mindspore as ms
+    ms.set_seed(config.seed)
+    task, model, batches, evaluation, spec = prepare_run(config, args.config, rank, world)
+    trainer = Trainer(model, task.loss_function(model), batches, config, rank, world,
+                      tokenizer_dir=config.model_dir,
+                      evaluate=functools.partial(evaluation, model) if evaluation else None,
+                      model_files={TASK_FILE: json.dumps(spec, indent=2, ensure_ascii=False)})
+    state = trainer.train(resume=not args.no_resume)
+    if rank != 0:
+        return
+    out = config.output_dir
+    logging.info("done: step %d, %d skipped steps", state["step"], state["skipped_steps"])
+    if evaluation:
+        model.set_train(False)
+        scores = evaluation(model)
+        written = evaluation.write_predictions(out)
+        logging.info("final model%s: %s", " (best)" if config.load_best_model_at_end else "",
+                     json.dumps(scores))
+        logging.info("predictions: %s", ", ".join(written))
+    if state["best_step"] is not None:
+        logging.info("best checkpoint: %s (%s = %s at step %d)",
+                     os.path.realpath(os.path.join(out, "model_best")),
+                     config.metric_for_best_model, state["best_metric"], state["best_step"])
+    logging.info("last checkpoint: %s", os.path.realpath(os.path.join(out, "model_last")))
+    logging.info("metrics: %s, plot: %s", os.path.join(out, "metrics.jsonl"),
+                 os.path.join(out, "metrics.png"))
+
+
+if __name__ == "__main__":
+    run_cli(main)

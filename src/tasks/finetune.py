@@ -1,0 +1,170 @@
+"""Fine-tuning glue shared by every task: the run config, batches from task MindRecord, the task
+contract each task module fills in, and the task record a fine-tuned model directory carries."""
+import json
+import os
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Dict, Iterator, Optional, TypeVar
+
+import numpy as np
+from mindspore import Tensor, nn
+from tqdm import tqdm
+
+from src.data.task_records import task_batch_count, task_batches
+from src.errors import UserError
+from src.training.config import TrainConfig
+
+TASK_FILE = "task.json"
+_Options = TypeVar("_Options")
+
+
+@dataclass
+class FinetuneConfig(TrainConfig):
+    """A fine-tuning run: the task, its data, the model directory to start from, evaluation."""
+
+    task: str = ""                     # squad | ner | classification | race
+    dataset: str = ""                  # squad_v1, squad_v2, cmrc2018, conll2003, cluener, msra, cola, ...
+    model_dir: str = ""
+    data_dir: str = ""                 # training features from `create_data.py <task>`
+    eval_file: Optional[str] = None    # the raw dev file, scored with the official metric
+    num_train_epochs: Optional[float] = None  # when set, decides train_steps
+    warmup_ratio: Optional[float] = None      # when set, warmup_steps = ratio * train_steps
+    save_total_limit: Optional[int] = None    # PaddleNLP's name for save_checkpoint_num
+    eval_batch_size: int = 32
+    use_crf: bool = False
+    n_best_size: int = 20
+    max_answer_length: int = 30
+    null_score_diff_threshold: float = 0.0
+
+
+class TaskSource:
+    """This rank's training batches of a task folder, reshuffled each epoch from seed + epoch."""
+
+    def __init__(self, folder: str, batch_size: int, seed: int, columns: list[str],
+                 prepare: Callable[[Dict[str, np.ndarray]], tuple], rank: int = 0, world: int = 1):
+        self.folder, self.batch_size, self.seed = folder, batch_size, seed
+        self.columns, self.prepare = columns, prepare
+        self.shards = dict(num_shards=world, shard_id=rank) if world > 1 else {}
+        self.batches_per_epoch = task_batch_count(folder, batch_size, world)
+        if self.batches_per_epoch == 0:
+            raise UserError(f"{folder}: fewer features than one batch of {batch_size} per rank "
+                            f"(world size {world})")
+
+    def batches(self, epoch: int, skip: int) -> Iterator[tuple]:
+        for batch in task_batches(self.folder, self.batch_size, self.columns, shuffle=True,
+                                  seed=self.seed + epoch, skip=skip, drop_remainder=True,
+                                  **self.shards):
+            yield tuple(Tensor(column) for column in self.prepare(batch))
+
+
+class Task:
+    """What a task module defines: its head, its training columns and loss, its evaluation."""
+
+    head: str = ""
+    data_task: str = ""  # the `task` a training folder's manifest names
+    columns: tuple = ()
+
+    def __init__(self, spec: Dict[str, Any]):
+        self.spec = spec
+
+    def model_overrides(self) -> Dict[str, Any]:
+        """Config values the head needs (number of labels and their names, CRF)."""
+        return {}
+
+    def prepare(self, batch: Dict[str, np.ndarray]) -> tuple:
+        """The loss function's inputs, from one batch of the training columns."""
+        return tuple(batch[name] for name in self.columns)
+
+    def loss_function(self, model: nn.Cell) -> Callable:
+        raise NotImplementedError
+
+    def evaluation(self, tokenizer, path: str, batch_size: int) -> "Evaluation":
+        raise NotImplementedError
+
+
+class Evaluation:
+    """Prediction and scoring on one raw dev file, features built once and reused each time."""
+
+    def __call__(self, model: nn.Cell) -> Dict[str, float]:
+        raise NotImplementedError
+
+    def write_predictions(self, folder: str) -> list[str]:
+        raise NotImplementedError
+
+
+class Predictor:
+    """Runs a model over rows in batches of one fixed shape (the last one padded), so graph mode
+    compiles once; returns each output concatenated over all rows."""
+
+    def __init__(self, model: nn.Cell, batch_size: int):
+        import mindspore as ms
+
+        self.forward = ms.jit(model)
+        self.batch_size = batch_size
+
+    def __call__(self, inputs: tuple) -> list[np.ndarray]:
+        rows = len(inputs[0])
+        outputs: list[list[np.ndarray]] = []
+        for start in tqdm(range(0, rows, self.batch_size), desc="predicting", unit="batch",
+                          disable=None, leave=False):
+            batch = [_pad_rows(x[start:start + self.batch_size], self.batch_size) for x in inputs]
+            out = self.forward(*(Tensor(x) for x in batch))
+            out = out if isinstance(out, tuple) else (out,)
+            kept = min(self.batch_size, rows - start)
+            for index, value in enumerate(out):
+                if len(outputs) <= index:
+                    outputs.append([])
+                outputs[index].append(value.asnumpy()[:kept])
+        return [np.concatenate(parts) for parts in outputs]
+
+
+def _pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
+    """Repeat the last row until the batch has `rows` rows."""
+    missing = rows - len(array)
+    return array if missing <= 0 else np.concatenate([array, np.repeat(array[-1:], missing, 0)])
+
+
+def task_spec(config: FinetuneConfig, manifest: Dict[str, Any]) -> Dict[str, Any]:
+    """What evaluating a fine-tuned model needs later: task, dataset, labels, feature options."""
+    return {"task": config.task, "dataset": config.dataset or manifest.get("dataset", ""),
+            "labels": manifest.get("labels"), "regression": manifest.get("regression", False),
+            "version_2_with_negative": manifest.get("version_2_with_negative", False),
+            "options": manifest.get("options", {}), "use_crf": config.use_crf,
+            "n_best_size": config.n_best_size,
+            "max_answer_length": config.max_answer_length,
+            "null_score_diff_threshold": config.null_score_diff_threshold}
+
+
+def recorded_options(cls: type[_Options], recorded: Dict[str, Any]) -> _Options:
+    """The feature options the training data was built with, so evaluation builds features alike."""
+    names = {item.name for item in fields(cls)}
+    return cls(**{key: value for key, value in recorded.items() if key in names})
+
+
+def labelled(values: np.ndarray) -> np.ndarray:
+    """Rows that carry a gold label (unlabeled ones hold -1)."""
+    return values >= 0
+
+
+def write_text_atomic(path: str, text: str) -> str:
+    """Write a predictions file through a temporary sibling and a rename."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+def read_task_spec(model_dir: str) -> Dict[str, Any]:
+    """The task record of a fine-tuned model directory."""
+    path = os.path.join(model_dir, TASK_FILE)
+    if not os.path.isfile(path):
+        raise UserError(f"{model_dir}: no {TASK_FILE}; expected a model directory written by "
+                        "run_finetune.py (or pass --task and the feature options)")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def steps_for_epochs(epochs: float, batches_per_epoch: int, accumulation_steps: int) -> int:
+    """Optimizer steps that cover `epochs` passes over this rank's batches."""
+    return max(1, int(np.ceil(epochs * batches_per_epoch / accumulation_steps)))

@@ -1,0 +1,56 @@
+"""SQuAD v1.1/v2.0 and CMRC2018: span start/end head, its loss, n-best postprocessing, official scores."""
+from typing import Any, Callable, Dict
+
+from mindspore import nn
+
+from src.data.json_files import load_json
+from src.data.squad import SquadOptions, read_squad
+from src.data.squad_features import TRAIN_COLUMNS, build_squad_features, eval_columns
+from src.data.squad_postprocess import postprocess_squad, write_predictions
+from src.metrics.scoring import score_squad
+from src.tasks.finetune import Evaluation, Predictor, Task, recorded_options
+from src.training.losses import span_loss
+
+
+class QuestionAnswering(Task):
+    head = "question_answering"
+    data_task = "squad"
+    columns = TRAIN_COLUMNS
+
+    def loss_function(self, model: nn.Cell) -> Callable:
+        def loss(input_ids, input_mask, segment_ids, start_positions, end_positions):
+            start_logits, end_logits = model(input_ids, input_mask, segment_ids)
+            return span_loss(start_logits, end_logits, start_positions, end_positions)
+        return loss
+
+    def evaluation(self, tokenizer, path: str, batch_size: int) -> "SquadEvaluation":
+        return SquadEvaluation(self.spec, tokenizer, path, batch_size)
+
+
+class SquadEvaluation(Evaluation):
+    """Windows of a raw dev file; each call predicts, picks answers and scores them officially."""
+
+    def __init__(self, spec: Dict[str, Any], tokenizer, path: str, batch_size: int = 32):
+        self.spec, self.path, self.batch_size = spec, path, batch_size
+        examples, self.skipped = read_squad(path)
+        features = build_squad_features(examples, tokenizer, recorded_options(SquadOptions, spec["options"]),
+                                        is_training=False, progress=True)
+        self.columns = eval_columns(features, examples)
+        self.data = load_json(path)
+        self.outputs = ({}, {}, {})
+        self.scores: Dict[str, Any] = {}
+
+    def __call__(self, model: nn.Cell) -> Dict[str, float]:
+        inputs = tuple(self.columns[name] for name in ("input_ids", "input_mask", "segment_ids"))
+        start_logits, end_logits = Predictor(model, self.batch_size)(inputs)
+        version_2 = self.spec["dataset"] == "squad_v2" or self.spec.get("version_2_with_negative")
+        self.outputs = postprocess_squad(self.columns, start_logits, end_logits, self.spec["n_best_size"],
+                                         self.spec["max_answer_length"], bool(version_2),
+                                         self.spec["null_score_diff_threshold"])
+        predictions, _, null_odds = self.outputs
+        self.scores = score_squad(self.spec["dataset"], self.data, predictions, null_odds or None, self.path)
+        return {f"eval_{key}": float(value) for key, value in self.scores.items()
+                if isinstance(value, (int, float))}
+
+    def write_predictions(self, folder: str) -> list[str]:
+        return [str(path) for path in write_predictions(folder, *self.outputs)]
