@@ -16,21 +16,26 @@ def _words(rng: random.Random, low: int, high: int) -> list[str]:
     return [rng.choice(FILLER) for _ in range(rng.randint(low, high))]
 
 
-def squad(count: int, seed: int) -> dict:
-    """SQuAD v1.1: the answer is the word after "the answer is" somewhere in the context."""
+def squad(count: int, seed: int, unanswerable: float = 0.0) -> dict:
+    """SQuAD: the answer is the word after "the answer is" somewhere in the context; with
+    `unanswerable` > 0 (v2.0) that share of contexts does not say it and the answer is empty."""
     rng = random.Random(seed)
     articles = []
     for index in range(count):
         words = _words(rng, 10, 30)
-        answer = rng.choice(ANSWERS)
-        at = rng.randint(0, len(words))
-        words[at:at] = ["the", "answer", "is", answer]
+        question = {"id": f"q{seed}-{index}", "question": "what is the answer?", "answers": []}
+        if rng.random() >= unanswerable:
+            answer = rng.choice(ANSWERS)
+            at = rng.randint(0, len(words))
+            words[at:at] = ["the", "answer", "is", answer]
         context = " ".join(words) + "."
-        start = context.index(f"the answer is {answer}") + len("the answer is ")
-        qas = [{"id": f"q{seed}-{index}", "question": "what is the answer?",
-                "answers": [{"text": answer, "answer_start": start}]}]
-        articles.append({"title": "generated", "paragraphs": [{"context": context, "qas": qas}]})
-    return {"version": "1.1", "data": articles}
+        if "the answer is" in context:
+            start = context.index("the answer is ") + len("the answer is ")
+            question["answers"] = [{"text": context[start:].split()[0], "answer_start": start}]
+        if unanswerable:
+            question["is_impossible"] = not question["answers"]
+        articles.append({"title": "generated", "paragraphs": [{"context": context, "qas": [question]}]})
+    return {"version": "v2.0" if unanswerable else "1.1", "data": articles}
 
 
 def conll(count: int, seed: int) -> str:
@@ -85,6 +90,8 @@ def write_all(folder: Path) -> dict:
     for split, seed, count in (("train", 1, 300), ("dev", 2, 60)):
         files[f"squad_{split}"] = folder / f"squad_{split}.json"
         files[f"squad_{split}"].write_text(json.dumps(squad(count, seed)))
+        files[f"squad2_{split}"] = folder / f"squad2_{split}.json"
+        files[f"squad2_{split}"].write_text(json.dumps(squad(count, seed, unanswerable=0.5)))
         files[f"conll_{split}"] = folder / f"conll_{split}.txt"
         files[f"conll_{split}"].write_text(conll(count, seed))
         files[f"sst2_{split}"] = folder / f"sst2_{split}.tsv"
@@ -94,8 +101,11 @@ def write_all(folder: Path) -> dict:
         for number, article in enumerate(race(count, seed)):
             (race_dir / f"{number}.txt").write_text(json.dumps(article))
         files[f"race_{split}"] = folder / f"race_{split}"
-    words = set(FILLER + ANSWERS + CITIES + GOOD + BAD + [w for p in PEOPLE for w in p])
-    corpus = [" ".join(sorted(words)), "the answer is . what is the answer ? which word does the article hold ?"] * 20
+    corpus = [article["paragraphs"][0]["context"] for article in squad(100, 3)["data"]]
+    corpus += [line.split("\t")[0] for line in sst2(100, 3).splitlines()[1:]]
+    corpus += [" ".join(row.split()[0] for row in block.splitlines()) for block in conll(100, 3).split("\n\n")[1:]]
+    corpus += [" ".join([item["article"], *item["options"][0]]) for item in race(100, 3)]
+    corpus += ["what is the answer?", "which word does the article hold?"] * 20
     files["corpus"] = folder / "corpus.txt"
     files["corpus"].write_text("\n".join(corpus) + "\n")
     return files
