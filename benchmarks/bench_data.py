@@ -1,4 +1,4 @@
-"""Task data builders: our SQuAD training features vs HF run_qa.py's prepare_train_features, side by side.
+"""Data builders side by side: SQuAD training features vs HF run_qa.py's, pretraining MindRecord vs raw tokenization.
 
 Section `squad` generates a SQuAD-format file (English-like made-up words, contexts of a few hundred
 words, so most need several windows at max_seq_length 384), trains a WordPiece vocabulary on it with
@@ -11,8 +11,13 @@ words, so most need several windows at max_seq_length 384), trains a WordPiece v
 Reading the JSON is not timed on either side. One row per --questions_per_context value (SQuAD has
 about 5 per paragraph; our builder tokenizes each distinct context once, so 1 is our worst case).
 
-    .venv/bin/python benchmarks/bench_data.py                   # section squad, 2000 examples, 3 repeats
-    .venv/bin/python benchmarks/bench_data.py --examples 500 --repeats 1   # quicker
+Section `pretrain` times the tokenizer's own batch calls (encode_batch, and encode_batch_fast, which
+skips offsets; the faster is the reference) and the whole pretraining builder (read, tokenize, pair,
+mask, write MindRecord) with --workers N on the same generated corpus (benchmarks/bench_pretrain_data.py
+also measures its memory as the corpus grows).
+
+    .venv/bin/python benchmarks/bench_data.py                   # both sections
+    .venv/bin/python benchmarks/bench_data.py --section squad --examples 500 --repeats 1   # quicker
 """
 import argparse
 import itertools
@@ -27,14 +32,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from src.data.squad import SquadOptions, read_squad  # noqa: E402
 from src.data.squad_features import build_squad_features  # noqa: E402
 from src.data.tokenization import load_tokenizer  # noqa: E402
 from src.data.vocab import train_vocab  # noqa: E402
 
-SECTIONS = ("squad",)
+SECTIONS = ("all", "squad", "pretrain")
 _SYLLABLES = ["ka", "lo", "mi", "ren", "tas", "vo", "quin", "zel", "bra", "dun", "e", "ost", "pha", "ri", "sul", "ti"]
 HF_BATCH = 1000
 
@@ -42,7 +47,9 @@ HF_BATCH = 1000
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--section", default="squad", choices=SECTIONS, help="which builder to benchmark")
+    parser.add_argument("--section", default="all", choices=SECTIONS, help="which builder to benchmark")
+    parser.add_argument("--throughput_mb", type=int, default=50, help="pretrain: generated corpus size (MB)")
+    parser.add_argument("--workers", type=int, default=2, help="pretrain: builder processes")
     parser.add_argument("--examples", type=int, default=2000, help="questions per generated file")
     parser.add_argument("--questions_per_context", default="5,1", help="comma list; one row each")
     parser.add_argument("--context_words", default="200,400", help="min,max words per context")
@@ -184,7 +191,42 @@ def markdown(result: dict) -> str:
              f"transformers {env['transformers']}, numpy {env['numpy']}  "]
     if "squad" in result:
         lines += squad_markdown(result["squad"], result["settings"])
+    if "pretrain" in result:
+        lines += pretrain_markdown(result["pretrain"], result["settings"])
     return "\n".join(lines) + "\n"
+
+
+def pretrain_markdown(row: dict, settings: dict) -> list[str]:
+    """The pretraining section: raw tokenization speeds, the builder's, and the ratio to the faster raw."""
+    return ["", "## Pretraining MindRecord vs raw tokenization", "",
+            f"Settings: {settings['throughput_mb']} MB generated corpus ({row['tokens']:,} tokens), WordPiece "
+            f"vocabulary of 8000, max_seq_length 128, NSP, static masking, dupe_factor 1; best of "
+            f"{settings['repeats']} interleaved runs", "",
+            "| raw encode_batch tok/s | raw encode_batch_fast tok/s | builder --workers "
+            f"{row['workers']} tok/s | builder / faster raw | documents/s |",
+            "|---:|---:|---:|---:|---:|",
+            f"| {row['raw_encode_batch']:,.0f} | {row['raw_encode_batch_fast']:,.0f} | {row['builder']:,.0f} | "
+            f"**{row['ratio']:.0%}** | {row['documents_per_s']:,.0f} |", "",
+            "raw = the tokenizer's own batch call over every sentence of the corpus, already in memory, on all "
+            "cores; builder = `create_data.py pretrain` from the file to finished MindRecord shards and "
+            "manifest in a fresh process (start-up and MindSpore import included)."]
+
+
+def pretrain_section(args: argparse.Namespace, workdir: Path) -> dict:
+    """Raw tokenization vs the pretraining builder on a generated corpus (bench_pretrain_data's code)."""
+    import bench_pretrain_data as pretrain
+
+    sample = pretrain.generate_corpus(workdir / "corpus_5mb.txt", 5)
+    model_dir = workdir / "pretrain_wordpiece"
+    if not (model_dir / "vocab.txt").is_file():
+        train_vocab([str(sample)], str(model_dir), "wordpiece", 8000)
+    corpus = pretrain.generate_corpus(workdir / f"corpus_{args.throughput_mb}mb.txt", args.throughput_mb)
+    settings = argparse.Namespace(workdir=str(workdir), workers=args.workers, dupe_factor=1, max_seq_length=128,
+                                  repeats=args.repeats)
+    print(f"pretrain, {args.throughput_mb} MB ...", flush=True)
+    row = pretrain.throughput(settings, model_dir, corpus)
+    print(f"  builder {row['builder']:,.0f} tokens/s = {row['ratio']:.0%} of raw", flush=True)
+    return row
 
 
 def squad_markdown(rows: list[dict], settings: dict) -> list[str]:
@@ -257,8 +299,10 @@ def main(argv: list[str] | None = None) -> None:
     result = {"command": "python " + " ".join([os.path.relpath(__file__, ROOT)] + (argv or sys.argv[1:])),
               "env": environment(), "settings": {key: value for key, value in vars(args).items()
                                                  if key not in ("workdir", "out", "section")}}
-    if args.section == "squad":
+    if args.section in ("all", "squad"):
         result["squad"] = squad_section(args, workdir)
+    if args.section in ("all", "pretrain"):
+        result["pretrain"] = pretrain_section(args, workdir)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out + ".json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     Path(args.out + ".md").write_text(markdown(result), encoding="utf-8")

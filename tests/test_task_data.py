@@ -288,6 +288,11 @@ def test_ner_create_round_trip_and_eval_reuses_train_labels(tmp_path, model_dirs
     eval_manifest = create_ner_data(str(dev), str(model_dirs["wordpiece"]), str(tmp_path / "ner_dev"), options,
                                     split="eval", label_file=str(tmp_path / "ner_train"))
     assert eval_manifest["labels"] == labels
+    label2id = json.loads((tmp_path / "ner_train" / "label2id.json").read_text())
+    assert label2id == {label: index for index, label in enumerate(labels)}
+    again = create_ner_data(str(dev), str(model_dirs["wordpiece"]), str(tmp_path / "ner_dev2"), options,
+                            split="eval", label_file=str(tmp_path / "ner_train" / "label2id.json"))
+    assert again["labels"] == labels
     bad = _write(tmp_path / "bad_dev.txt", "Peter B-PER\n\nGoogle B-COMPANY\n")
     with pytest.raises(UserError, match=r"bad_dev\.txt: line 3 .*label 'S-COMPANY' is not one of"):
         create_ner_data(str(bad), str(model_dirs["wordpiece"]), str(tmp_path / "bad"), options, split="eval",

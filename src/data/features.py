@@ -5,6 +5,7 @@ layout (read off its post-processor), so a text shared by many features (a RACE 
 and every truncation is known and counted. `longest_first` reproduces the `tokenizers` library's rule, so
 pairs come out exactly as `Tokenizer.encode(a, b, max_length=...)` makes them.
 """
+import json
 import logging
 import os
 import time
@@ -23,6 +24,7 @@ from src.errors import UserError
 log = logging.getLogger(__name__)
 SPLITS = ("train", "eval")
 IGNORE_LABEL = -1
+LABEL2ID = "label2id.json"  # written beside train features; --label_file takes it for eval
 FIRST, SECOND = -1, -2
 ENCODE_CHUNK = 4096
 _T = TypeVar("_T")
@@ -188,7 +190,8 @@ def read_tsv(path: str | os.PathLike[str]) -> Iterator[tuple[int, list[str]]]:
 
 
 def load_label_list(source: str | os.PathLike[str] | Sequence[str]) -> tuple[list[str], str]:
-    """Labels in id order, and where they came from: a list, a train output folder, its manifest, or a text file."""
+    """Labels in id order, and where they came from: a list, a train output folder, its manifest or
+    label2id.json, or a text file."""
     if not isinstance(source, (str, os.PathLike)):
         return _checked_labels(list(source), "the given label list"), "the given label list"
     path = Path(source)
@@ -199,12 +202,21 @@ def load_label_list(source: str | os.PathLike[str] | Sequence[str]) -> tuple[lis
                         "or a text file with one label per line")
     if path.suffix == ".json":
         loaded = load_json(path)
-        labels = loaded.get("labels") if isinstance(loaded, dict) else loaded
+        labels = loaded.get("labels", _by_id(loaded)) if isinstance(loaded, dict) else loaded
         if not isinstance(labels, list):
-            raise UserError(f"{path}: no label list; expected a manifest with \"labels\" or a JSON list of labels")
+            raise UserError(f"{path}: no label list; expected a manifest with \"labels\", a {LABEL2ID} "
+                            "mapping or a JSON list of labels")
     else:
         labels = [line.strip() for _, line in read_lines(path) if line.strip()]
     return _checked_labels(labels, str(path)), str(path)
+
+
+def _by_id(mapping: dict[str, Any]) -> list[str] | None:
+    """The labels of a label2id mapping in id order (ids 0..n-1), or None if it is not one."""
+    ids = list(mapping.values())
+    if not ids or not all(type(value) is int for value in ids) or sorted(ids) != list(range(len(ids))):
+        return None
+    return sorted(mapping, key=mapping.get)
 
 
 def _checked_labels(labels: list[Any], source: str) -> list[str]:
@@ -276,7 +288,9 @@ def write_features(output: str, built: FeatureSet, *, task: str, dataset: str, s
                       "fingerprint": tokenizer.fingerprint()},
         **(extra or {}),
     }
-    written = write_task_dataset(output, built.columns, manifest, overwrite=overwrite)
+    label2id = {label: index for index, label in enumerate(labels)}
+    extra_files = {LABEL2ID: json.dumps(label2id, indent=2, ensure_ascii=False) + "\n"} if labels else None
+    written = write_task_dataset(output, built.columns, manifest, overwrite=overwrite, files=extra_files)
     log.info("wrote %s: %d %s %s features (%s) from %s in %.1f s; skipped: %s; handled: %s", output, rows,
              dataset, split, ", ".join(f"{key} {value}" for key, value in built.counts.items()), input_path,
              time.monotonic() - started, _reasons(built.skipped), _reasons(built.handled))

@@ -53,7 +53,6 @@ class ShardedWriter:
         self.prefix = prefix
         self.shards: list[dict[str, Any]] = []
         self._writer = None
-        self._file_writer = _file_writer_class()
         self._blob_fields: list[str] | None = None
         self._rows = 0
 
@@ -85,7 +84,7 @@ class ShardedWriter:
     def _open(self) -> None:
         """Start the next shard in the partial folder."""
         name = f"{self.prefix}-{len(self.shards):05d}.mindrecord"
-        self._writer = self._file_writer(str(self.partial / name), shard_num=1, overwrite=True)
+        self._writer = _file_writer_class()(str(self.partial / name), shard_num=1, overwrite=True)
         self._writer.set_header_size(_HEADER_BYTES)
         self._writer.set_page_size(_PAGE_BYTES)
         self._writer.add_schema(self.schema, self.description)
@@ -120,8 +119,9 @@ def _plain(value: Any) -> Any:
 
 
 def _file_writer_class() -> Any:
-    """MindSpore's FileWriter, imported when a writer is made (MindSpore loads in seconds; readers of this
-    module that only need the manifest should not pay for it)."""
+    """MindSpore's FileWriter, imported when the first shard opens: MindSpore takes over a second to
+    import, and by then the builder's workers are already tokenizing (readers of this module that only
+    need the manifest never pay for it)."""
     from mindspore.mindrecord import FileWriter
 
     return FileWriter

@@ -213,8 +213,12 @@ class InstanceBuilder:
         self.options = options
         self.spec = MaskingSpec.from_tokenizer(tokenizer, options)
         self.cls_id, self.sep_id, self.pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
-        self._continues = _WORD_CONTINUATION[tokenizer.kind]
         self._jieba = _load_jieba() if options.chinese_wwm else None
+        self._word_units = options.whole_word_mask or options.chinese_wwm  # else each token is its own word
+        continues = _WORD_CONTINUATION[tokenizer.kind]
+        vocab = tokenizer.backend.get_vocab(with_added_tokens=True)
+        self._continuation = np.zeros(tokenizer.vocab_size, dtype=bool)  # per id: a piece inside a word
+        self._continuation[[i for token, i in vocab.items() if continues(token)]] = True
 
     def build(self, index: int, documents: list[list[str]]) -> ChunkResult:
         """All instances of one chunk (dupe_factor passes, shuffled, masked if static)."""
@@ -236,14 +240,17 @@ class InstanceBuilder:
     def _tokenize(self, documents: list[list[str]], counts: Counter, skipped: Counter) -> list[list[Segments]]:
         """Tokenize every sentence of the chunk in one batch call; empty sentences are counted and dropped."""
         sentences = [sentence for document in documents for sentence in document]
-        encodings = self.tokenizer.backend.encode_batch(sentences, add_special_tokens=False)
+        backend = self.tokenizer.backend
+        # only Chinese WWM needs character offsets; without them tokenizers' fast path is ~2x quicker
+        encode = backend.encode_batch if self._jieba is not None else backend.encode_batch_fast
+        encodings = encode(sentences, add_special_tokens=False)
         tokenized, position = [], 0
         for document in documents:
             segments = []
             for sentence, encoding in zip(document, encodings[position:position + len(document)]):
                 ids = encoding.ids
                 if ids:
-                    segments.append(Segments(ids, self._starts(sentence, encoding, len(ids))))
+                    segments.append(Segments(ids, self._starts(sentence, encoding) if self._word_units else []))
                     counts["tokens"] += len(ids)
                 else:
                     skipped["empty_sentence"] += 1
@@ -256,8 +263,9 @@ class InstanceBuilder:
                 skipped["empty_document"] += 1
         return tokenized
 
-    def _starts(self, sentence: str, encoding: object, count: int) -> list[bool]:
-        """Per token, whether it begins a word: the vocabulary's piece marks, or jieba's words for Chinese WWM."""
+    def _starts(self, sentence: str, encoding: object) -> list[bool]:
+        """Per token, whether it begins a word: the vocabulary's piece marks, or jieba's words for Chinese WWM
+        (without whole-word masking every token is its own word and no list is kept)."""
         if self._jieba is not None:
             tokens = encoding.tokens
             word_of_char = np.zeros(len(sentence) + 1, dtype=np.int64)
@@ -267,9 +275,9 @@ class InstanceBuilder:
             words = [word_of_char[start] for start, _ in encoding.offsets]
             return [i == 0 or (words[i] != words[i - 1] and not tokens[i].startswith("##"))
                     for i in range(len(tokens))]
-        if self.options.whole_word_mask:
-            return [i == 0 or not self._continues(token) for i, token in enumerate(encoding.tokens)]
-        return [True] * count
+        starts = ~self._continuation[encoding.ids]
+        starts[0] = True
+        return starts.tolist()
 
     def _pairs(self, docs: list[list[Segments]], doc_index: int, rng: np.random.Generator, counts: Counter,
                skipped: Counter) -> list[tuple[Segments, Segments, int]]:
@@ -350,14 +358,16 @@ class InstanceBuilder:
         """Lay out [CLS] A [SEP] B [SEP], pad, and mask (static) or keep word starts (dynamic)."""
         length, cls, sep = self.options.max_seq_length, [self.cls_id], [self.sep_id]
         rows = [cls + first.ids + sep + (second.ids + sep if len(second.ids) else []) for first, second, _ in instances]
-        row_starts = [[True] + first.starts + [True] + (second.starts + [True] if len(second.ids) else [])
-                      for first, second, _ in instances]
         used = np.array([len(row) for row in rows], dtype=np.int64).reshape(-1, 1)
         mask = np.arange(length) < used
         ids = np.full(mask.shape, self.pad_id, dtype=np.int32)
         ids[mask] = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int32, count=int(used.sum()))
         starts = np.ones(mask.shape, dtype=np.int32)
-        starts[mask] = np.fromiter(itertools.chain.from_iterable(row_starts), dtype=bool, count=int(used.sum()))
+        if self._word_units:
+            row_starts = [[True] + first.starts + [True] + (second.starts + [True] if len(second.ids) else [])
+                          for first, second, _ in instances]
+            starts[mask] = np.fromiter(itertools.chain.from_iterable(row_starts), dtype=bool,
+                                       count=int(used.sum()))
         first_end = np.array([len(first.ids) + 2 for first, _, _ in instances], dtype=np.int64).reshape(-1, 1)
         segment_ids = (mask & (np.arange(length) >= first_end)).astype(np.int32)
         labels = np.array([label for _, _, label in instances], dtype=np.int32).reshape(-1, 1)

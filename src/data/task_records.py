@@ -30,8 +30,10 @@ def _column_type(name: str, values: np.ndarray) -> str:
 
 
 def write_task_dataset(output: str, columns: dict[str, np.ndarray], manifest: dict[str, Any],
-                       overwrite: bool = False, shard_size: int = 100_000) -> dict[str, Any]:
-    """Write columns (first dimension = rows) as MindRecord shards plus manifest.json, all or nothing."""
+                       overwrite: bool = False, shard_size: int = 100_000,
+                       files: dict[str, str] | None = None) -> dict[str, Any]:
+    """Write columns (first dimension = rows) as MindRecord shards plus manifest.json, all or nothing;
+    `files` (name -> text, such as label2id.json) go beside them."""
     rows = {len(values) for values in columns.values()}
     if len(rows) != 1:
         raise ValueError(f"columns have different row counts: { {k: len(v) for k, v in columns.items()} }")
@@ -48,6 +50,8 @@ def write_task_dataset(output: str, columns: dict[str, np.ndarray], manifest: di
         writer = ShardedWriter(folder, schema, shard_size, description=TASK_SCHEMA_DESC)
         writer.write(flat)
         shards = writer.close()
+        for name, text in (files or {}).items():
+            Path(folder, name).write_text(text, encoding="utf-8")
         written = write_manifest(folder, {**manifest, "task_schema_version": TASK_SCHEMA_VERSION,
                                           "rows": count, "columns": {name: {"type": types[name],
                                                                             "shape": shapes[name]}
