@@ -3,6 +3,7 @@ non-finite steps, accumulation, and optimizers/schedules against numpy reference
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -154,6 +155,19 @@ def test_full_disk_during_checkpoint_is_one_clear_line_and_keeps_the_previous(tm
     assert not [p.name for p in run.iterdir() if p.name.startswith(".tmp")]
     again = subprocess.run([sys.executable, script, str(run), "6"], env=env, capture_output=True)
     assert again.returncode == 0 and os.readlink(run / "model_last") == "checkpoint-0000006"
+
+
+def test_too_little_disk_space_fails_before_training(tmp_path, monkeypatch):
+    trainer = make_trainer(config(tmp_path))
+    needed = checkpoints.checkpoint_size(trainer.model, trainer.optimizer)
+    params = sum(int(np.prod(p.shape)) for p in trainer.model.trainable_params())
+    assert 3 * params * 4 <= needed  # weights and both Adam moments, float32
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(checkpoints.shutil, "disk_usage",
+                        lambda path: usage._replace(free=2 * needed - 1))
+    with pytest.raises(UserError, match="MiB free; a checkpoint takes about"):
+        trainer.train()
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
 
 
 def test_crash_during_checkpoint_write_keeps_previous(tmp_path, monkeypatch):

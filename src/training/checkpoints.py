@@ -132,6 +132,21 @@ def load_checkpoint(folder: str, model: nn.Cell, optimizer: nn.Optimizer,
         return json.load(f)
 
 
+def check_space(output_dir: str, checkpoint_bytes: int) -> None:
+    """Fail before training when the disk cannot hold two checkpoints (the new one is written whole
+    beside the last before the older is pruned)."""
+    free = shutil.disk_usage(output_dir).free
+    if free < 2 * checkpoint_bytes:
+        raise UserError(f"{output_dir}: {free / 2**20:,.0f} MiB free; a checkpoint takes about "
+                        f"{checkpoint_bytes / 2**20:,.0f} MiB and two must fit while the newest is written")
+
+
+def checkpoint_size(model: nn.Cell, optimizer: nn.Optimizer) -> int:
+    """Bytes of a checkpoint's weights and optimizer state."""
+    params = list(model.get_parameters()) + _state_params(optimizer, [])
+    return sum(int(np.prod(p.shape)) * np.dtype(ms.dtype_to_nptype(p.dtype)).itemsize for p in params)
+
+
 def check_writable(output_dir: str) -> None:
     """Fail before training when the output folder cannot be written."""
     try:

@@ -17,8 +17,8 @@ from tqdm import tqdm
 from src.config import write_yaml_atomic
 from src.errors import UserError
 from src.models.weights import find_weights, load_into, read_weights
-from src.training.checkpoints import BEST, check_writable, last_checkpoint, load_checkpoint, \
-    save_checkpoint
+from src.training.checkpoints import BEST, check_space, check_writable, checkpoint_size, \
+    last_checkpoint, load_checkpoint, save_checkpoint
 from src.training.config import TrainConfig
 from src.training.distributed import synchronize
 from src.training.metrics_log import MetricsLog
@@ -91,6 +91,7 @@ class Trainer:
         config = self.config
         if self.rank == 0:
             check_writable(config.output_dir)
+            check_space(config.output_dir, checkpoint_size(self.model, self.optimizer))
             write_yaml_atomic(asdict(config), os.path.join(config.output_dir, "run_config.yaml"))
         if resume:
             self.resume()
