@@ -26,9 +26,9 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 from src.errors import UserError, run_cli
+from src.files import write_text_atomic
 
 NOTED_IDS = 10  # per-question lines printed before only the count is given
 NER_TASKS = {"ner", "cluener", "msra_ner", "conll2003"}
@@ -180,25 +180,6 @@ def score_ner(args) -> str:
 
 # ---------------------------------------------------------------- command line
 
-def write_atomic(path: str, text: str) -> None:
-    """Write through a temporary sibling file and a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".tmp-{os.path.basename(path)}-")
-    except OSError as err:
-        raise UserError(f"{path}: cannot write there ({err.strerror})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as err:
-        raise UserError(f"{path}: cannot write it ({err.strerror})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def score_predictions(args) -> str:
     """The scores of a predictions file as the text the official script prints."""
     from src.metrics.classification import canonical_task
@@ -274,7 +255,7 @@ def main() -> None:
     else:
         text = score_predictions(args)
     if args.out:
-        write_atomic(args.out, text + "\n")
+        write_text_atomic(args.out, text + "\n")
     print(text)
 
 

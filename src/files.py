@@ -32,3 +32,23 @@ def atomic_dir(path: str, overwrite: bool = False) -> Iterator[str]:
     finally:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp)
+
+
+def write_text_atomic(path: str, text: str) -> str:
+    """Write a text file through a temporary sibling and a rename; a failure names the path."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".tmp-{os.path.basename(path)}-")
+    except OSError as err:
+        raise UserError(f"{path}: cannot write there ({err.strerror})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise UserError(f"{path}: cannot write it ({err.strerror})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path

@@ -145,16 +145,6 @@ def labelled(values: np.ndarray) -> np.ndarray:
     return values >= 0
 
 
-def write_text_atomic(path: str, text: str) -> str:
-    """Write a predictions file through a temporary sibling and a rename."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
-
-
 def read_task_spec(model_dir: str) -> Dict[str, Any]:
     """The task record of a fine-tuned model directory."""
     path = os.path.join(model_dir, TASK_FILE)

@@ -6,9 +6,9 @@ import numpy as np
 from mindspore import nn
 
 from src.data.race import ANSWERS, RaceOptions, build_race_features, read_race
+from src.files import write_text_atomic
 from src.metrics.classification import accuracy
-from src.tasks.finetune import Evaluation, Predictor, Task, labelled, recorded_options, \
-    write_text_atomic
+from src.tasks.finetune import Evaluation, Predictor, Task, labelled, recorded_options
 from src.training.losses import cross_entropy
 
 INPUTS = ("input_ids", "input_mask", "segment_ids")

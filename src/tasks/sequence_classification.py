@@ -7,9 +7,9 @@ from mindspore import nn
 
 from src.data.classification import ClassificationOptions, build_classification_features, \
     read_classification_file
+from src.files import write_text_atomic
 from src.metrics.classification import classification_scores
-from src.tasks.finetune import Evaluation, Predictor, Task, labelled, recorded_options, \
-    write_text_atomic
+from src.tasks.finetune import Evaluation, Predictor, Task, labelled, recorded_options
 from src.training.losses import cross_entropy, mse_loss
 
 INPUTS = ("input_ids", "input_mask", "segment_ids")

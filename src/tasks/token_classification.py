@@ -7,9 +7,10 @@ import numpy as np
 from mindspore import nn, ops
 
 from src.data.ner import NerOptions, build_ner_features, read_ner_file
+from src.files import write_text_atomic
 from src.metrics.ner import entity_scores
 from src.models.crf import viterbi
-from src.tasks.finetune import Evaluation, Predictor, Task, recorded_options, write_text_atomic
+from src.tasks.finetune import Evaluation, Predictor, Task, recorded_options
 from src.training.losses import token_loss
 
 INPUTS = ("input_ids", "input_mask", "segment_ids")
