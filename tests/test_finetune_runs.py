@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import mindspore as ms
 import pytest
 
 from src.data.tokenization import load_tokenizer
@@ -36,11 +37,12 @@ def run(*args):
     return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, env=env, cwd=ROOT)
 
 
-FAMILIES = {  # model_type: (vocabulary kind, config values beyond the shared tiny shape)
-    "bert": ("wordpiece", {}),
-    "roberta": ("bpe", {"position_embedding_type": "padding_offset", "type_vocab_size": 1,
-                        "sequence_head": "cls_dense"}),
-    "albert": ("sentencepiece", {"embedding_size": 16, "num_hidden_groups": 1}),
+FAMILIES = {  # model_type: (vocabulary kind and size, config values beyond the shared tiny shape)
+    "bert": ("wordpiece", 300, {}),
+    # byte-level BPE starts from 256 byte tokens: 700 leaves room for the task words' merges
+    "roberta": ("bpe", 700, {"position_embedding_type": "padding_offset", "type_vocab_size": 1,
+                             "sequence_head": "cls_dense"}),
+    "albert": ("sentencepiece", 300, {"embedding_size": 16, "num_hidden_groups": 1}),
 }
 
 
@@ -50,9 +52,9 @@ def tiny_model(folder, files, family):
     model_dir = folder / f"{family}_model"
     if model_dir.exists():
         return model_dir
-    kind, values = FAMILIES[family]
+    kind, size, values = FAMILIES[family]
     made = run("create_data.py", "vocab", "--input", files["corpus"], "--output", folder / f"{family}_tokenizer",
-               "--type", kind, "--vocab_size", "300", "--min_frequency", "1")
+               "--type", kind, "--vocab_size", str(size), "--min_frequency", "1")
     assert made.returncode == 0, made.stderr
     tokenizer = load_tokenizer(folder / f"{family}_tokenizer")
     positions = 64 + (tokenizer.pad_token_id + 1 if family == "roberta" else 0)
@@ -60,6 +62,7 @@ def tiny_model(folder, files, family):
                          num_attention_heads=4, intermediate_size=64, max_position_embeddings=positions,
                          hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
                          pad_token_id=tokenizer.pad_token_id, **values)
+    ms.set_seed(0)  # the same random init in every session: learning speed depends on it
     save_pretrained(build_model(config), str(model_dir))
     tokenizer.save(model_dir)
     return model_dir
@@ -79,9 +82,8 @@ def test_fine_tuning_learns_and_run_eval_scores_the_best_checkpoint(setup, name)
     check_run(folder, files, model_dir, name, steps=150)
 
 
-# RoBERTa has no segment embeddings to tell question from context and needs more steps on SQuAD
-# (measured: F1 39 / 77 / 98 at steps 150 / 300 / 450); ALBERT's SentencePiece NER about 300.
-@pytest.mark.parametrize("family, name, steps", [("roberta", "squad", 600), ("albert", "ner_crf", 300),
+# ALBERT's one shared layer learns NER slower (F1 0.82 / 0.89 / 0.87 at 100 / 200 / 300 from this init).
+@pytest.mark.parametrize("family, name, steps", [("roberta", "squad", 300), ("albert", "ner_crf", 600),
                                                  ("roberta", "sst2", 150)])
 def test_other_families_fine_tune(setup, family, name, steps):
     folder, files, _ = setup
