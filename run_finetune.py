@@ -39,6 +39,7 @@ def prepare_run(config, source: str, rank: int, world: int):
     spec = task_spec(config, manifest)
     task = cls(spec)
     model = load_pretrained(config.model_dir, head=task.head, **task.model_overrides())
+    check_length(manifest, model.config, config.data_dir, config.model_dir)
     batches = TaskSource(config.data_dir, config.batch_size, config.seed, list(task.columns),
                          task.prepare, rank, world)
     if config.num_train_epochs:
@@ -52,6 +53,17 @@ def prepare_run(config, source: str, rank: int, world: int):
     if evaluation and not config.metric_for_best_model:
         config.metric_for_best_model = primary_metric(spec["dataset"] or config.task)
     return task, model, batches, evaluation, spec
+
+
+def check_length(manifest, model_config, data_dir: str, model_dir: str) -> None:
+    """Features longer than the model's position table fail here, not as an index error in a kernel."""
+    length = manifest["columns"]["input_ids"]["shape"][-1]
+    limit = model_config.max_position_embeddings
+    if model_config.position_embedding_type == "padding_offset":  # RoBERTa counts from pad_token_id + 1
+        limit -= model_config.pad_token_id + 1
+    if length > limit:
+        raise UserError(f"{data_dir}: features of {length} tokens, but {model_dir} has {limit} positions "
+                        f"(rebuild them with --max_seq_length {limit} or less)")
 
 
 def main() -> None:
