@@ -149,8 +149,8 @@ def read_task_spec(model_dir: str) -> Dict[str, Any]:
     """The task record of a fine-tuned model directory."""
     path = os.path.join(model_dir, TASK_FILE)
     if not os.path.isfile(path):
-        raise UserError(f"{model_dir}: no {TASK_FILE}; expected a model directory written by "
-                        "run_finetune.py (or pass --task and the feature options)")
+        raise UserError(f"{model_dir}: no {TASK_FILE}; expected a checkpoint of run_finetune.py "
+                        "(output_dir/model_best or model_last), which records its task")
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
