@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from src.errors import UserError, run_cli
 from src.files import write_text_atomic
@@ -103,8 +104,6 @@ def score_cmrc(args) -> str:
 # ---------------------------------------------------------------- NER (CoNLL-style files)
 
 def _is_json(text: str) -> bool:
-    if text.lstrip()[:1] not in ("{", "["):
-        return False
     try:
         json.loads(text)
     except ValueError:
@@ -114,29 +113,11 @@ def _is_json(text: str) -> bool:
 
 def read_conll(path: str) -> list[list[tuple[int, list[str]]]]:
     """Sentences of (line number, columns); blank and -DOCSTART- lines end a sentence."""
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a folder; expected a CoNLL-style text file") from None
-    except UnicodeDecodeError as err:
-        raise UserError(f"{path}: byte {err.start} is not UTF-8; expected a UTF-8 CoNLL-style file") from None
-    if _is_json("\n".join(lines)):
+    from src.data.ner import conll_blocks
+    sentences = list(conll_blocks(path))
+    if sentences and sentences[0][0][1][0][:1] in ("{", "[") and _is_json(Path(path).read_text(encoding="utf-8")):
         raise UserError(f"{path}: looks like JSON; expected CoNLL-style text (one token and its tags "
                         "per line, a blank line between sentences)")
-    sentences, current = [], []
-    for number, line in enumerate(lines, 1):
-        columns = line.split()
-        if not columns or columns[0] == "-DOCSTART-":
-            if current:
-                sentences.append(current)
-            current = []
-        else:
-            current.append((number, columns))
-    if current:
-        sentences.append(current)
     return sentences
 
 

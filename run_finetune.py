@@ -30,7 +30,7 @@ def prepare_run(config, source: str, rank: int, world: int):
     for key in ("model_dir", "data_dir"):
         if not getattr(config, key):
             raise UserError(f"{source}: set {key}")
-    manifest = read_task_manifest(config.data_dir, cls.data_task)
+    manifest = read_task_manifest(config.data_dir, config.task)
     tokenizer = load_tokenizer(config.model_dir)
     built_with = manifest.get("tokenizer", {}).get("fingerprint")
     if built_with and built_with != tokenizer.fingerprint():

@@ -202,7 +202,9 @@ def load_label_list(source: str | os.PathLike[str] | Sequence[str]) -> tuple[lis
                         "or a text file with one label per line")
     if path.suffix == ".json":
         loaded = load_json(path)
-        labels = loaded.get("labels", _by_id(loaded)) if isinstance(loaded, dict) else loaded
+        labels = loaded
+        if isinstance(loaded, dict):
+            labels = loaded["labels"] if "labels" in loaded else _by_id(loaded)
         if not isinstance(labels, list):
             raise UserError(f"{path}: no label list; expected a manifest with \"labels\", a {LABEL2ID} "
                             "mapping or a JSON list of labels")

@@ -143,7 +143,7 @@ def read_ner_file(path: str | os.PathLike[str], fmt: str = "auto",
     return read_columns(path, max_columns=2 if fmt == "char" else None), fmt
 
 
-def _blocks(path: str | os.PathLike[str]) -> Iterator[list[tuple[int, list[str]]]]:
+def conll_blocks(path: str | os.PathLike[str]) -> Iterator[list[tuple[int, list[str]]]]:
     """Blank-line-separated blocks of (line number, fields); -DOCSTART- lines end a block and are dropped."""
     block: list[tuple[int, list[str]]] = []
     for number, line in read_lines(path):
@@ -165,7 +165,7 @@ def read_columns(path: str | os.PathLike[str], max_columns: int | None = None) -
     MSRA / People's Daily (character, tag).
     """
     examples, tagged = [], None
-    for block in _blocks(path):
+    for block in conll_blocks(path):
         for number, fields in block:
             tagged = len(fields) > 1 if tagged is None else tagged
             if (len(fields) > 1) != tagged or (max_columns and len(fields) > max_columns):

@@ -68,7 +68,7 @@ class SquadOptions:
                             f"= {room}), so windows would skip context tokens; expected at most {room}")
 
 
-def read_squad(path: str | os.PathLike[str]) -> tuple[list[SquadExample], Counter]:
+def read_squad(path: str | os.PathLike[str], data: Any = None) -> tuple[list[SquadExample], Counter]:
     """Read a SQuAD v1.1/v2.0 or CMRC2018 file into examples, with a Counter of what was skipped or fixed.
 
     Questions on an empty/whitespace-only context (`empty_context`), empty questions (`empty_question`)
@@ -76,9 +76,9 @@ def read_squad(path: str | os.PathLike[str]) -> tuple[list[SquadExample], Counte
     moved to the occurrence of its text nearest to answer_start (`answer_realigned`; CMRC2018 has
     approximate starts); if the text is nowhere in the context it keeps its text with start -1
     (`answer_misaligned`): scored in evaluation, unused in training. Structural problems (a missing key,
-    a wrong type) are UserErrors naming the file and the JSON location.
+    a wrong type) are UserErrors naming the file and the JSON location. `data`: the file already parsed.
     """
-    data = load_json(path)
+    data = load_json(path) if data is None else data
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise UserError(f"{path}: top level has no 'data' list; expected the {_LAYOUT}")
     examples: list[SquadExample] = []

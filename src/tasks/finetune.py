@@ -60,7 +60,6 @@ class Task:
     """What a task module defines: its head, its training columns and loss, its evaluation."""
 
     head: str = ""
-    data_task: str = ""  # the `task` a training folder's manifest names
     columns: tuple = ()
 
     def __init__(self, spec: Dict[str, Any]):
@@ -84,6 +83,15 @@ class Task:
 class Evaluation:
     """Prediction and scoring on one raw dev file, features built once and reused each time."""
 
+    batch_size: int = 32
+    _predictor: Optional["Predictor"] = None
+
+    def predict(self, model: nn.Cell, inputs: tuple) -> list[np.ndarray]:
+        """The model's outputs over all rows, through one compiled Predictor kept across calls."""
+        if self._predictor is None or self._predictor.model is not model:
+            self._predictor = Predictor(model, self.batch_size)
+        return self._predictor(inputs)
+
     def __call__(self, model: nn.Cell) -> Dict[str, float]:
         raise NotImplementedError
 
@@ -98,6 +106,7 @@ class Predictor:
     def __init__(self, model: nn.Cell, batch_size: int):
         import mindspore as ms
 
+        self.model = model
         self.forward = ms.jit(model)
         self.batch_size = batch_size
 

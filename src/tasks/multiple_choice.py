@@ -8,7 +8,7 @@ from mindspore import nn
 from src.data.race import ANSWERS, RaceOptions, build_race_features, read_race
 from src.files import write_text_atomic
 from src.metrics.classification import accuracy
-from src.tasks.finetune import Evaluation, Predictor, Task, labelled, recorded_options
+from src.tasks.finetune import Evaluation, Task, labelled, recorded_options
 from src.training.losses import cross_entropy
 
 INPUTS = ("input_ids", "input_mask", "segment_ids")
@@ -16,7 +16,6 @@ INPUTS = ("input_ids", "input_mask", "segment_ids")
 
 class MultipleChoice(Task):
     head = "multiple_choice"
-    data_task = "race"
     columns = INPUTS + ("label_ids",)
 
     def loss_function(self, model: nn.Cell) -> Callable:
@@ -40,7 +39,7 @@ class RaceEvaluation(Evaluation):
         self.predictions = np.zeros(0, np.int64)
 
     def __call__(self, model: nn.Cell) -> Dict[str, float]:
-        (scores,) = Predictor(model, self.batch_size)(tuple(self.columns[name] for name in INPUTS))
+        (scores,) = self.predict(model, tuple(self.columns[name] for name in INPUTS))
         self.predictions = scores.argmax(-1)
         gold = self.columns["label_ids"]
         rows = labelled(gold)

@@ -8,13 +8,12 @@ from src.data.squad import SquadOptions, read_squad
 from src.data.squad_features import TRAIN_COLUMNS, build_squad_features, eval_columns
 from src.data.squad_postprocess import postprocess_squad, write_predictions
 from src.metrics.scoring import score_squad
-from src.tasks.finetune import Evaluation, Predictor, Task, recorded_options
+from src.tasks.finetune import Evaluation, Task, recorded_options
 from src.training.losses import span_loss
 
 
 class QuestionAnswering(Task):
     head = "question_answering"
-    data_task = "squad"
     columns = TRAIN_COLUMNS
 
     def loss_function(self, model: nn.Cell) -> Callable:
@@ -32,17 +31,17 @@ class SquadEvaluation(Evaluation):
 
     def __init__(self, spec: Dict[str, Any], tokenizer, path: str, batch_size: int = 32):
         self.spec, self.path, self.batch_size = spec, path, batch_size
-        examples, self.skipped = read_squad(path)
+        self.data = load_json(path)  # parsed once: examples for features, the whole file for scoring
+        examples, self.skipped = read_squad(path, self.data)
         features = build_squad_features(examples, tokenizer, recorded_options(SquadOptions, spec["options"]),
                                         is_training=False, progress=True)
         self.columns = eval_columns(features, examples)
-        self.data = load_json(path)
         self.outputs = ({}, {}, {})
         self.scores: Dict[str, Any] = {}
 
     def __call__(self, model: nn.Cell) -> Dict[str, float]:
         inputs = tuple(self.columns[name] for name in ("input_ids", "input_mask", "segment_ids"))
-        start_logits, end_logits = Predictor(model, self.batch_size)(inputs)
+        start_logits, end_logits = self.predict(model, inputs)
         version_2 = self.spec["dataset"] == "squad_v2" or self.spec.get("version_2_with_negative")
         self.outputs = postprocess_squad(self.columns, start_logits, end_logits, self.spec["n_best_size"],
                                          self.spec["max_answer_length"], bool(version_2),

@@ -9,7 +9,7 @@ from src.data.classification import ClassificationOptions, build_classification_
     read_classification_file
 from src.files import write_text_atomic
 from src.metrics.classification import classification_scores
-from src.tasks.finetune import Evaluation, Predictor, Task, labelled, recorded_options
+from src.tasks.finetune import Evaluation, Task, labelled, recorded_options
 from src.training.losses import cross_entropy, mse_loss
 
 INPUTS = ("input_ids", "input_mask", "segment_ids")
@@ -17,7 +17,6 @@ INPUTS = ("input_ids", "input_mask", "segment_ids")
 
 class SequenceClassification(Task):
     head = "sequence_classification"
-    data_task = "classification"
     columns = INPUTS + ("label_ids",)
 
     def model_overrides(self) -> Dict[str, Any]:
@@ -48,7 +47,7 @@ class ClassificationEvaluation(Evaluation):
         self.predictions = np.zeros(0)
 
     def __call__(self, model: nn.Cell) -> Dict[str, float]:
-        (outputs,) = Predictor(model, self.batch_size)(tuple(self.columns[name] for name in INPUTS))
+        (outputs,) = self.predict(model, tuple(self.columns[name] for name in INPUTS))
         regression = self.spec["regression"]
         self.predictions = outputs.reshape(-1) if regression else outputs.argmax(-1)
         gold = self.columns["label_ids"]

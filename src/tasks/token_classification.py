@@ -10,7 +10,7 @@ from src.data.ner import NerOptions, build_ner_features, read_ner_file
 from src.files import write_text_atomic
 from src.metrics.ner import entity_scores
 from src.models.crf import viterbi
-from src.tasks.finetune import Evaluation, Predictor, Task, recorded_options
+from src.tasks.finetune import Evaluation, Task, recorded_options
 from src.training.losses import token_loss
 
 INPUTS = ("input_ids", "input_mask", "segment_ids")
@@ -28,7 +28,6 @@ def pack_words(label_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class TokenClassification(Task):
     head = "token_classification"
-    data_task = "ner"
     columns = INPUTS + ("label_ids",)
 
     def model_overrides(self) -> Dict[str, Any]:
@@ -74,7 +73,7 @@ class NerEvaluation(Evaluation):
         self.predicted: list[list[str]] = []
 
     def __call__(self, model: nn.Cell) -> Dict[str, float]:
-        (logits,) = Predictor(model, self.batch_size)(tuple(self.columns[name] for name in INPUTS))
+        (logits,) = self.predict(model, tuple(self.columns[name] for name in INPUTS))
         positions, mask = pack_words(self.columns["label_ids"])
         scores = np.take_along_axis(logits, positions[:, :, None], 1)
         lengths = mask.sum(1)
