@@ -284,3 +284,33 @@ def test_optimizer_matches_numpy(name, reference):
         optimizer((Tensor(g),))
     expected = reference(w0.astype(np.float64), grads, 0.01, 0.1)
     assert np.abs(param.asnumpy() - expected).max() < 1e-6
+
+
+@pytest.mark.parametrize("name,reference", [("adamw", numpy_adamw), ("lamb", numpy_lamb),
+                                            ("adamweightdecay", numpy_adamweightdecay)])
+@pytest.mark.parametrize("max_norm", [0.5, 100.0])
+def test_step_unscales_averages_and_clips_like_numpy(name, reference, max_norm):
+    """TrainStep folds 1 / (accumulation x loss scale) and the clip into one factor per step;
+    the update must equal numpy's: mean gradient, clipped to max_norm, then the optimizer."""
+    import mindspore as ms
+    from src.training.step import TrainStep
+    rng = np.random.default_rng(1)
+    w0 = rng.normal(size=(4, 3)).astype(np.float32)
+    xs = [rng.normal(size=(4, 3)).astype(np.float32) for _ in range(4)]
+    param = Parameter(Tensor(w0), name="layer.weight")
+    optimizer = build_optimizer([param], name, np.full(3, 0.01, np.float32), weight_decay=0.1)
+
+    def loss_fn(x):
+        return (param * x).sum()
+    step = TrainStep(loss_fn, optimizer,
+                     TrainConfig(accumulation_steps=2, max_grad_norm=max_norm,
+                                 enable_lossscale=True, loss_scale_value=1024.0))
+    for pair in (xs[:2], xs[2:]):
+        _, applied = step.run([(ms.Tensor(x),) for x in pair])
+        assert applied
+    grads = []
+    for pair in (xs[:2], xs[2:]):
+        g = (pair[0].astype(np.float64) + pair[1]) / 2  # d/dw sum(w * x) = x
+        grads.append(g * max_norm / max(np.linalg.norm(g), max_norm))
+    expected = reference(w0.astype(np.float64), grads, 0.01, 0.1)
+    assert np.abs(param.asnumpy() - expected).max() < 1e-6

@@ -11,6 +11,7 @@ from src.errors import UserError
 from src.models.backbone import Backbone
 from src.models.config import ModelConfig, load_model_config
 from src.models.heads import HEADS
+from src.models.lean_ops import Softmax
 from src.models.weights import FORMATS, cell_arrays, find_weights, load_into, read_weights, \
     write_weights
 
@@ -27,7 +28,7 @@ def apply_compute_dtype(model: nn.Cell, dtype_name: str) -> None:
     for _, cell in model.cells_and_names():
         if isinstance(cell, nn.Dense):
             cell.to_float(dtype)
-        elif isinstance(cell, (nn.LayerNorm, nn.Softmax)):
+        elif isinstance(cell, (nn.LayerNorm, Softmax)):
             cell.to_float(ms.float32)
 
 

@@ -13,6 +13,7 @@ from mindspore.common.initializer import TruncatedNormal
 
 from src.models.config import ModelConfig
 from src.models.dropout import DropoutStream
+from src.models.lean_ops import BiasAdd, ExactGELU, Softmax
 from src.models.relative import FunctionalRelativePositions
 
 # Added to attention scores at padded keys; softmax runs in float32, so this is exp() == 0.
@@ -20,14 +21,16 @@ MASK_VALUE = -1e9
 
 
 class Dense(nn.Dense):
-    """nn.Dense with the bias added by broadcasting: its gradient is then a ReduceSum rather
-    than MindSpore's BiasAddGrad kernel, ~5x slower on CPU (benchmarks/README.md). Same
-    parameters and names as nn.Dense."""
+    """nn.Dense on 2-D rows with our BiasAdd; same parameters and names as nn.Dense."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_bias = BiasAdd()
 
     def construct(self, x):
         shape = x.shape
         y = self.matmul(x.reshape(-1, shape[-1]), self.weight.astype(x.dtype))
-        y = y + self.bias.astype(y.dtype)
+        y = self.add_bias(y, self.bias.astype(y.dtype))
         return y.reshape(shape[:-1] + (y.shape[-1],))
 
 
@@ -46,7 +49,7 @@ def embedding(config: ModelConfig, rows: int, dim: int) -> nn.Embedding:
 
 def activation(name: str) -> nn.Cell:
     """gelu is the exact erf form (BERT); gelu_new the tanh approximation (ALBERT's default)."""
-    return {"gelu": nn.GELU(approximate=False), "gelu_new": nn.GELU(approximate=True),
+    return {"gelu": ExactGELU(), "gelu_new": nn.GELU(approximate=True),
             "relu": nn.ReLU(), "tanh": nn.Tanh()}[name]
 
 
@@ -94,6 +97,19 @@ class Embeddings(nn.Cell):
         return x
 
 
+# Heads move between axes by Unstack + Stack rather than Transpose: on CPU each Transpose
+# kernel keeps ~2 outputs' worth of scratch for the life of the graph (~600 MB over a
+# BERT-base training step); these keep none and run as fast (benchmarks/README.md, "Memory").
+def heads_first(x: Tensor) -> Tensor:
+    """(batch, L, heads, d) -> (batch, heads, L, d)."""
+    return ops.stack(ops.unstack(x, 2), 1)
+
+
+def heads_last(x: Tensor) -> Tensor:
+    """(batch, heads, L, d) -> (batch, L, heads, d)."""
+    return ops.stack(ops.unstack(x, 1), 2)
+
+
 class SelfAttention(nn.Cell):
     """Multi-head self-attention with one fused QKV projection."""
 
@@ -106,23 +122,24 @@ class SelfAttention(nn.Cell):
         self.output = dense(config, config.hidden_size, config.hidden_size)
         self.dropout = stream.dropout(config.attention_probs_dropout_prob)
         self.scores_of = ops.BatchMatMul(transpose_b=True)
-        self.softmax = nn.Softmax(axis=-1)
+        # BatchMatMul, not ops.matmul: the latter's gradient graph keeps ~8 more outputs'
+        # worth of memory per call on CPU (benchmarks/README.md, "Memory")
+        self.context_of = ops.BatchMatMul()
+        self.softmax = Softmax()
 
     def construct(self, x: Tensor, mask: Tensor, relative: Optional[Tensor]) -> Tensor:
         batch, length, width = x.shape
         qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, self.head_dim)
-        # one Unstack: indexing qkv[0..2] lowers to three StridedSlice kernels, which were
-        # 31% of CPU inference time (benchmarks/README.md)
-        q, k, v = ops.unstack(qkv.transpose(2, 0, 3, 1, 4), 0)
+        q, k, v = [heads_first(t) for t in ops.unstack(qkv, 2)]
         scores = self.scores_of(q, k)
         if relative is not None:
             scores = scores + FunctionalRelativePositions.key_scores(q, relative)
         probs = self.softmax(scores.astype(ms.float32) * self.scale + mask)
         probs = self.dropout(probs).astype(v.dtype)
-        context = ops.matmul(probs, v)
+        context = self.context_of(probs, v)
         if relative is not None:
             context = context + FunctionalRelativePositions.value_context(probs, relative)
-        context = context.transpose(0, 2, 1, 3).reshape(batch, length, width)
+        context = heads_last(context).reshape(batch, length, width)
         return self.output(context)
 
 
@@ -202,8 +219,11 @@ class Backbone(nn.Cell):
             attention_mask = ops.ones_like(input_ids)
         if token_type_ids is None:
             token_type_ids = ops.zeros_like(input_ids)
-        # built once per batch: (batch, 1, 1, seq), 0 at real tokens, MASK_VALUE at padding
-        mask = (1.0 - attention_mask.astype(ms.float32)).expand_dims(1).expand_dims(1)
-        mask = mask * MASK_VALUE
+        # built once per batch at the scores' shape (batch, heads, seq, seq): 0 at real keys,
+        # MASK_VALUE at padding; adding it is then a same-shape Add (lean_ops.py on why)
+        batch, length = input_ids.shape
+        mask = (1.0 - attention_mask.astype(ms.float32)).reshape(batch, 1, 1, length)
+        mask = ops.broadcast_to(mask * MASK_VALUE,
+                                (batch, self.config.num_attention_heads, length, length))
         sequence_output = self.encoder(self.embeddings(input_ids, token_type_ids), mask)
         return sequence_output, self.pooler(sequence_output)

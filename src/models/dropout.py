@@ -16,7 +16,10 @@ _UNIT = 1.0 / (1 << 23)
 
 
 def _xorshift_mix(h: Tensor) -> Tensor:
-    return ops.bitwise_xor(h, ops.bitwise_and(ops.bitwise_right_shift(h, 16), 0xFFFF)) * _MIX
+    # times a 0-d tensor, not a Python int: that lowers to Muls, whose CPU kernel keeps ~16
+    # bytes per element alive for the life of the graph (lean_ops.py)
+    return ops.bitwise_xor(h, ops.bitwise_and(ops.bitwise_right_shift(h, 16), 0xFFFF)) * \
+        Tensor(_MIX, ms.int32)
 
 
 def uniform_from_hash(shape, key: Tensor, site: int) -> Tensor:
@@ -44,7 +47,7 @@ class Dropout(nn.Cell):
         if not self.training or self.p == 0:
             return x
         keep = uniform_from_hash(x.shape, self.key, self.site) >= self.p
-        return ops.select(keep, x * (1.0 / (1.0 - self.p)), ops.zeros_like(x))
+        return x * (keep.astype(x.dtype) * (1.0 / (1.0 - self.p)))
 
 
 class DropoutStream:

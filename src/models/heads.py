@@ -9,6 +9,7 @@ from src.models.backbone import Backbone, activation, dense, layer_norm
 from src.models.config import ModelConfig
 from src.models.crf import CRF
 from src.models.dropout import Dropout, DropoutStream
+from src.models.lean_ops import BiasAdd
 
 # Families whose pretraining has a sentence-pair objective: NSP, or SOP for ALBERT.
 PAIR_OBJECTIVE = {"bert": "nsp", "nezha": "nsp", "ernie": "nsp", "albert": "sop"}
@@ -30,6 +31,7 @@ class MaskedLMHead(nn.Cell):
         self.bias = Parameter(Tensor(shape=(config.vocab_size,), dtype=ms.float32, init=Zero()),
                               name="bias")
         self.scores_of = ops.MatMul(transpose_b=True)
+        self.add_bias = BiasAdd()
 
     def construct(self, sequence_output: Tensor, masked_positions: Optional[Tensor] = None):
         if masked_positions is not None:
@@ -38,7 +40,7 @@ class MaskedLMHead(nn.Cell):
         h = self.layer_norm(self.act(self.transform(sequence_output)))
         flat = h.reshape(-1, h.shape[-1])
         table = self.word_embeddings.astype(flat.dtype)
-        logits = self.scores_of(flat, table) + self.bias.astype(flat.dtype)
+        logits = self.add_bias(self.scores_of(flat, table), self.bias.astype(flat.dtype))
         return logits.reshape(h.shape[:-1] + (logits.shape[-1],))
 
 

@@ -49,5 +49,5 @@ class FunctionalRelativePositions(nn.Cell):
         """context[b, h, i] = sum_j probs[b, h, i, j] * relative[i, j]."""
         batch, heads, length, _ = probs.shape
         p_by_position = probs.transpose(2, 0, 1, 3).reshape(length, batch * heads, length)
-        context = ops.matmul(p_by_position, relative)
+        context = ops.BatchMatMul()(p_by_position, relative)
         return context.reshape(length, batch, heads, -1).transpose(1, 2, 0, 3)

@@ -25,28 +25,40 @@ class AdamW(nn.AdamWeightDecay):
     run it) on MindSpore's fused AdamWeightDecay kernel, which has no bias correction: with
     c1 = 1 - beta1^t and c2 = 1 - beta2^t, running it with lr * sqrt(c2) / c1,
     eps * sqrt(c2) and weight decay * c1 / sqrt(c2) is exactly the bias-corrected update,
-    and keeps the kernel's in-place memory use."""
+    and keeps the kernel's in-place memory use. bias_correction=False is the kernel as it
+    is (Google BERT's and the model zoo's AdamWeightDecay).
 
-    def construct(self, gradients):
+    optimizer(gradients, grad_scale) updates with gradients * grad_scale, each multiply next
+    to its tensor's update: scaling all gradients before the call held a scaled copy of
+    every gradient at once on CPU (+630 MB at BERT-base, benchmarks/README.md "Memory")."""
+
+    def __init__(self, *args, bias_correction: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bias_correction = bias_correction
+
+    def construct(self, gradients, grad_scale=1.0):
         weight_decay = self.get_weight_decay()
         lr = self.get_lr()
         self.assignadd(self.global_step, self.global_step_increase_tensor)
-        t = self.global_step.astype(ms.float32)
-        root_c2 = ops.sqrt(1.0 - ops.pow(self.beta2, t))
-        c1 = 1.0 - ops.pow(self.beta1, t)
-        lr_t, eps_t, decay_scale = lr * root_c2 / c1, self.eps * root_c2, c1 / root_c2
+        lr_t, eps_t, decay_scale = lr, self.eps, 1.0
+        if self.bias_correction:
+            t = self.global_step.astype(ms.float32)
+            root_c2 = ops.sqrt(1.0 - ops.pow(self.beta2, t))
+            c1 = 1.0 - ops.pow(self.beta1, t)
+            lr_t, eps_t, decay_scale = lr * root_c2 / c1, self.eps * root_c2, c1 / root_c2
         for i in range(len(self._parameters)):
             decay = weight_decay[i] if self.is_group else weight_decay
+            g = gradients[i] * grad_scale
             self.fused_opt(self._parameters[i], self.moments1[i], self.moments2[i], lr_t,
                            self.beta1, self.beta2, eps_t, decay * decay_scale,
-                           gradients[i].astype(self._parameters[i].dtype))
+                           g.astype(self._parameters[i].dtype))
         return True
 
 
 class Lamb(nn.Optimizer):
     """LAMB (You et al. 2020) from plain ops, so it runs on every backend (MindSpore's fused
     Lamb kernel has no CPU implementation): the bias-corrected AdamW update scaled per tensor
-    by the trust ratio ||w|| / ||update||."""
+    by the trust ratio ||w|| / ||update||. Called as AdamW is, (gradients, grad_scale)."""
 
     def __init__(self, params, learning_rate, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-6):
@@ -55,27 +67,30 @@ class Lamb(nn.Optimizer):
         self.moments1 = self._parameters.clone(prefix="lamb_m", init="zeros")
         self.moments2 = self._parameters.clone(prefix="lamb_v", init="zeros")
 
-    def construct(self, gradients):
+    def construct(self, gradients, grad_scale=1.0):
         weight_decay = self.get_weight_decay()
         lr = self.get_lr()
         self.assignadd(self.global_step, self.global_step_increase_tensor)
         t = self.global_step.astype(ms.float32)
-        correction1 = 1.0 - ops.pow(self.beta1, t)
-        correction2 = 1.0 - ops.pow(self.beta2, t)
+        # no division by a tensor: on CPU every RealDiv kernel keeps ~16 bytes per element
+        # alive for the life of the graph (benchmarks/README.md, "Memory")
+        inverse_c1 = 1.0 / (1.0 - ops.pow(self.beta1, t))
+        inverse_c2 = 1.0 / (1.0 - ops.pow(self.beta2, t))
         done = t
         for i in range(len(self._parameters)):
             # chained one after another: graph mode may then reuse one tensor's buffers for the next
-            w, g = self._parameters[i], ops.depend(gradients[i], done)
+            w, g = self._parameters[i], ops.depend(gradients[i], done) * grad_scale
             m = self.beta1 * self.moments1[i] + (1.0 - self.beta1) * g
             v = self.beta2 * self.moments2[i] + (1.0 - self.beta2) * g * g
             ops.assign(self.moments1[i], m)
             ops.assign(self.moments2[i], v)
             decay = weight_decay[i] if self.is_group else weight_decay
-            update = (m / correction1) / (ops.sqrt(v / correction2) + self.eps) + decay * w
+            root_v = ops.sqrt(v * inverse_c2) + self.eps
+            update = (m * inverse_c1) * ops.reciprocal(root_v) + decay * w
             w_norm, u_norm = ops.norm(w), ops.norm(update)
             trust = ops.select((w_norm > 0) & (u_norm > 0), w_norm / u_norm,
                                ops.ones_like(w_norm))
-            done = ops.assign(w, w - lr * trust * update)
+            done = ops.assign(w, w - (lr * trust) * update)
         return True
 
 
@@ -89,5 +104,6 @@ def build_optimizer(params: List[Parameter], name: str, lrs: np.ndarray, weight_
     if name == "lamb":
         return Lamb(groups, lr, beta1, beta2, eps)
     if name == "adamweightdecay":  # Google BERT's and the model zoo's: no bias correction
-        return nn.AdamWeightDecay(groups, learning_rate=lr, beta1=beta1, beta2=beta2, eps=eps)
+        return AdamW(groups, learning_rate=lr, beta1=beta1, beta2=beta2, eps=eps,
+                     bias_correction=False)
     raise UserError(f"unknown optimizer '{name}'; expected one of {', '.join(OPTIMIZERS)}")

@@ -1,0 +1,59 @@
+"""Bias add, exact GELU and softmax with hand-written gradients that keep little memory.
+
+MindSpore's CPU graph runtime keeps some kernels' scratch alive for the life of the graph,
+one copy per op in it: a broadcasting Add/Sub/Mul ~16 bytes per output element, the erf
+GELU kernel ~4 outputs' worth (~11 with its gradient), Softmax's stock gradient (a
+broadcasting Sub) ~5. At BERT-base 8x128 that was most of an 11 GB training step
+(benchmarks/README.md, "Memory"). These cells compute the same values from kernels that
+keep nothing: BiasAdd, same-shape arithmetic, and explicit broadcast_to.
+"""
+import math
+
+from mindspore import nn, ops
+
+_SQRT_HALF = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+class BiasAdd(nn.Cell):
+    """(rows, n) + bias(n) through the BiasAdd kernel, its bias gradient a ReduceSum
+    (MindSpore's BiasAddGrad is ~5x slower on CPU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.add = ops.BiasAdd()
+
+    def construct(self, x, bias):
+        return self.add(x, bias)
+
+    def bprop(self, x, bias, out, dout):
+        return dout, dout.sum(0)
+
+
+class ExactGELU(nn.Cell):
+    """x * Phi(x) with the erf form (BERT's gelu); the gradient is recomputed from x alone:
+    Phi(x) + x * phi(x)."""
+
+    def construct(self, x):
+        return 0.5 * x * (1.0 + ops.erf(x * _SQRT_HALF))
+
+    def bprop(self, x, out, dout):
+        cdf = 0.5 * (1.0 + ops.erf(x * _SQRT_HALF))
+        pdf = ops.exp(-0.5 * x * x) * _INV_SQRT_2PI
+        return (dout * (cdf + x * pdf),)
+
+
+class Softmax(nn.Cell):
+    """Softmax over the last axis; gradient p * (g - sum(g * p)) with the sum broadcast
+    explicitly rather than by a broadcasting Sub."""
+
+    def __init__(self):
+        super().__init__()
+        self.softmax = ops.Softmax(-1)
+
+    def construct(self, x):
+        return self.softmax(x)
+
+    def bprop(self, x, out, dout):
+        total = ops.broadcast_to((dout * out).sum(-1, keepdims=True), out.shape)
+        return (out * (dout - total),)
