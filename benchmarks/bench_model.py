@@ -1,9 +1,9 @@
 """Model speed and memory: our MindSpore backbone (graph mode) vs HF transformers on PyTorch.
 
 One process times both sides, interleaved (ours, peer, ours, peer, ...), and reports the
-median of the repeats; the matmul ceiling is measured in the same run. Peak resident
-memory is measured per side in a fresh subprocess each, so the two frameworks' allocators
-never share a process. See benchmarks/README.md for what every number means.
+median of the repeats; the matmul ceiling is timed between the two sides in every repeat.
+Peak resident memory is measured per side in a fresh subprocess each, so the two
+frameworks' allocators never share a process. See benchmarks/README.md for what every number means.
 
     .venv/bin/python benchmarks/bench_model.py              # all rows, ~15 min on 2 cores
     .venv/bin/python benchmarks/bench_model.py --quick      # smoke run, ~3 min
@@ -297,50 +297,35 @@ def model_flops(row, mode):
     return total
 
 
-def matmul_ceiling(args, tokens_list, repeats):
-    """float32 GEMM GFLOP/s through MindSpore (graph mode) at the BERT-base layer shapes.
+def gemm_calls(tokens):
+    """The matmul ceiling's two probes at `tokens` rows: (MindSpore call, torch call, FLOPs).
 
-    One jit graph runs the four projection shapes (QKV, attention out, FFN up, FFN down)
-    with distinct weights, so nothing is common-subexpression-eliminated. Torch's number at
-    the same shapes is reported beside it for reference.
+    float32 GEMMs at the BERT-base layer shapes (QKV, attention out, FFN up, FFN down), in
+    one MindSpore jit graph with distinct weights, so nothing is common-subexpression-
+    eliminated; torch's at the same shapes is reported beside it for reference.
     """
     import mindspore as ms
     import numpy as np
     import torch
     from mindspore import ops
-    out = {}
     shapes = [(768, 2304), (768, 768), (768, 3072), (3072, 768)]
-    for tokens in tokens_list:
-        rng = np.random.default_rng(0)
-        xs = [rng.standard_normal((tokens, k), dtype=np.float32) for k, _ in shapes]
-        ws = [rng.standard_normal((k, n), dtype=np.float32) * 0.02 for k, n in shapes]
-        flops = sum(2 * tokens * k * n for k, n in shapes)
-        mx, mw = [ms.Tensor(x) for x in xs], [ms.Tensor(w) for w in ws]
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((tokens, k), dtype=np.float32) for k, _ in shapes]
+    ws = [rng.standard_normal((k, n), dtype=np.float32) * 0.02 for k, n in shapes]
+    mx, mw = [ms.Tensor(x) for x in xs], [ms.Tensor(w) for w in ws]
+    tx, tw = [torch.from_numpy(x) for x in xs], [torch.from_numpy(w) for w in ws]
 
-        @ms.jit
-        def gemms(x0, x1, x2, x3, w0, w1, w2, w3):
-            return ops.matmul(x0, w0), ops.matmul(x1, w1), ops.matmul(x2, w2), ops.matmul(x3, w3)
+    @ms.jit
+    def gemms(x0, x1, x2, x3, w0, w1, w2, w3):
+        return ops.matmul(x0, w0), ops.matmul(x1, w1), ops.matmul(x2, w2), ops.matmul(x3, w3)
 
-        tx, tw = [torch.from_numpy(x) for x in xs], [torch.from_numpy(w) for w in ws]
+    def ms_call():
+        return gemms(*mx, *mw)[3].asnumpy()  # outputs are ready together
 
-        def torch_gemms():
-            return [x @ w for x, w in zip(tx, tw)]
+    def torch_call():
+        return [x @ w for x, w in zip(tx, tw)]
 
-        def ms_call():
-            return gemms(*mx, *mw)[3].asnumpy()  # outputs are ready together
-
-        for _ in range(2):
-            ms_call(), torch_gemms()
-        ms_t, pt_t = [], []
-        for _ in range(repeats):
-            time.sleep(SETTLE_S)
-            ms_t.append(timed(ms_call, 3))
-            time.sleep(SETTLE_S)
-            pt_t.append(timed(torch_gemms, 3))
-        out[tokens] = dict(ms_gflops=flops / statistics.median(ms_t) / 1e9,
-                           ms_gflops_best=flops / min(ms_t) / 1e9,
-                           torch_gflops=flops / statistics.median(pt_t) / 1e9)
-    return out
+    return ms_call, torch_call, sum(2 * tokens * k * n for k, n in shapes)
 
 
 SETTLE_S = 0.3
@@ -435,14 +420,23 @@ def run_pair(args, row, mode):
         for _ in range(args.warmup):
             side.call()
         sides[which] = side
-    times = {"ours": [], "peer": []}
+    # the matmul ceiling is timed between the two sides in every repeat, so a row's MFU
+    # divides by a ceiling measured under the same machine conditions
+    gemm_ms, gemm_torch, gemm_flops = gemm_calls(tokens)
+    for _ in range(2):
+        gemm_ms(), gemm_torch()
+    calls = {"ours": (sides["ours"].call, args.iters), "peer": (sides["peer"].call, args.iters),
+             "gemm_ms": (gemm_ms, 3), "gemm_torch": (gemm_torch, 3)}
+    times = {k: [] for k in calls}
     busy_before, own_before = cpu_busy_s(), own_cpu_s()
     wall_before = time.perf_counter()
     for rep in range(args.repeats):
-        order = ("ours", "peer") if rep % 2 == 0 else ("peer", "ours")
+        order = ("ours", "gemm_ms", "peer", "gemm_torch") if rep % 2 == 0 else \
+            ("peer", "gemm_torch", "ours", "gemm_ms")
         for which in order:
             time.sleep(SETTLE_S)  # let the other side's spinning worker threads go idle
-            times[which].append(timed(sides[which].call, args.iters))
+            call, iters = calls[which]
+            times[which].append(timed(call, iters))
     wall = time.perf_counter() - wall_before
     other = (cpu_busy_s() - busy_before) - (own_cpu_s() - own_before)
     contention = max(0.0, other) / (wall * (os.cpu_count() or 1))
@@ -460,7 +454,12 @@ def run_pair(args, row, mode):
                ours_times=times["ours"], peer_times=times["peer"],
                first_call_s=compile_s, other_processes_cpu_share=contention,
                model_gflop=flops / 1e9,
-               ours_gflops=flops / med["ours"] / 1e9, peer_gflops=flops / med["peer"] / 1e9)
+               ours_gflops=flops / med["ours"] / 1e9, peer_gflops=flops / med["peer"] / 1e9,
+               ceiling=dict(ms_gflops=gemm_flops / med["gemm_ms"] / 1e9,
+                            ms_gflops_best=gemm_flops / min(times["gemm_ms"]) / 1e9,
+                            torch_gflops=gemm_flops / med["gemm_torch"] / 1e9))
+    rec["ours_mfu"] = rec["ours_gflops"] / rec["ceiling"]["ms_gflops"]
+    rec["peer_mfu"] = rec["peer_gflops"] / rec["ceiling"]["ms_gflops"]
     del sides
     return rec
 
@@ -474,16 +473,11 @@ def markdown(result):
                  f"{env['transformers']}; jit_level={env['jit_level']}"
                  + (f", context {env['context']}" if env['context'] else "")
                  + (f", variant {env['variant']}" if env['variant'] else "") + "  ")
-    ceil = result["matmul_ceiling"]
-    parts = [f"{t} tokens: MindSpore {v['ms_gflops']:.0f} GFLOP/s (best "
-             f"{v['ms_gflops_best']:.0f}), torch {v['torch_gflops']:.0f}"
-             for t, v in ceil.items()]
-    lines.append("Matmul ceiling (float32 GEMM at the layer shapes, median): "
-                 + "; ".join(parts))
     lines.append("")
     lines.append("| row | mode | ours tok/s | peer tok/s | ours/peer | ours MFU | peer MFU "
-                 "| best-of ratio | ours peak MB | peer peak MB | ours compile s | other CPU |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                 "| matmul ceiling GFLOP/s (torch) | best-of ratio | ours peak MB | peer peak MB "
+                 "| ours compile s | other CPU |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in result["rows"]:
         mem = r.get("memory") or {}
         o, p = mem.get("ours"), mem.get("peer")
@@ -491,7 +485,9 @@ def markdown(result):
                    if m else "-")
         lines.append(f"| {r['row']} | {r['mode']} | {r['ours_tok_s']:.0f} | "
                      f"{r['peer_tok_s']:.0f} | **{r['ratio']:.2f}** | {r['ours_mfu']:.0%} | "
-                     f"{r['peer_mfu']:.0%} | {r['ratio_best']:.2f} | {fmt_mem(o)} | {fmt_mem(p)} | "
+                     f"{r['peer_mfu']:.0%} | {r['ceiling']['ms_gflops']:.0f} "
+                     f"({r['ceiling']['torch_gflops']:.0f}) | "
+                     f"{r['ratio_best']:.2f} | {fmt_mem(o)} | {fmt_mem(p)} | "
                      f"{r['first_call_s']['ours']:.1f} | {r['other_processes_cpu_share']:.0%} |")
     lines.append("")
     lines.append("What each side runs:")
@@ -505,7 +501,9 @@ def markdown(result):
                      f"peer = {r['peer_desc']}")
     lines.append("")
     lines.append("MFU = model FLOPs (encoder matmuls, + masked-position MLM head x3 for "
-                 "training) / time / MindSpore matmul ceiling at the row's token count. "
+                 "training) / time / matmul ceiling: float32 GEMM GFLOP/s through MindSpore at "
+                 "the four layer shapes and the row's token count, median of the repeats, timed "
+                 "between the two sides in every repeat (torch's GEMM rate in brackets). "
                  "Peak MB = peak RSS of a fresh process running only that side "
                  "(in brackets: above the RSS after importing both frameworks). Other CPU = share of "
                  "the machine's CPU time used by other processes while the row was timed "
@@ -524,9 +522,6 @@ def main(argv=None):
     import mindspore as ms
     import torch
     import transformers
-    token_counts = sorted({ROWS[r][2] * ROWS[r][3] for r in args.rows})
-    print(f"matmul ceiling at {token_counts} tokens ...", flush=True)
-    ceiling = matmul_ceiling(args, token_counts, max(3, args.repeats))
     rows = []
     for row in args.rows:
         for mode in args.modes:
@@ -534,8 +529,6 @@ def main(argv=None):
                 continue  # the head is not part of inference: same as the masked row
             print(f"{row} {mode} ...", flush=True)
             rec = run_pair(args, row, mode)
-            c = ceiling[rec["tokens"]]["ms_gflops"]
-            rec["ours_mfu"], rec["peer_mfu"] = rec["ours_gflops"] / c, rec["peer_gflops"] / c
             if not args.no_memory and mode == "train" or (not args.no_memory
                                                            and row == "bert-8x128"):
                 rec["memory"] = {w: measure_memory(args, row, mode, w) for w in ("ours", "peer")}
@@ -545,11 +538,11 @@ def main(argv=None):
                   f"{rec['ratio_best']:.2f}, other CPU {rec['other_processes_cpu_share']:.0%}",
                   flush=True)
             rows.append(rec)
-            write_results(args, argv, ceiling, rows)
-    write_results(args, argv, ceiling, rows, show=True)
+            write_results(args, argv, rows)
+    write_results(args, argv, rows, show=True)
 
 
-def write_results(args, argv, ceiling, rows, show=False):
+def write_results(args, argv, rows, show=False):
     """Write model.json and model.md (after every row, so a crash keeps what was measured)."""
     import mindspore as ms
     import torch
@@ -568,7 +561,7 @@ def write_results(args, argv, ceiling, rows, show=False):
                            context=args.context, variant=args.variant,
                            repeats=args.repeats, iters=args.iters,
                            time=time.strftime("%Y-%m-%d %H:%M:%S")),
-                  matmul_ceiling={str(k): v for k, v in ceiling.items()}, rows=rows)
+                  rows=rows)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out + ".json", "w") as f:
         json.dump(result, f, indent=1)

@@ -16,10 +16,7 @@ _UNIT = 1.0 / (1 << 23)
 
 
 def _xorshift_mix(h: Tensor) -> Tensor:
-    # times a 0-d tensor, not a Python int: that lowers to Muls, whose CPU kernel keeps ~16
-    # bytes per element alive for the life of the graph (lean_ops.py)
-    return ops.bitwise_xor(h, ops.bitwise_and(ops.bitwise_right_shift(h, 16), 0xFFFF)) * \
-        Tensor(_MIX, ms.int32)
+    return ops.bitwise_xor(h, ops.bitwise_and(ops.bitwise_right_shift(h, 16), 0xFFFF)) * _MIX
 
 
 def uniform_from_hash(shape, key: Tensor, site: int) -> Tensor:
