@@ -6,7 +6,9 @@ memory knobs to try one at a time; prints RSS after each step.
     .venv/bin/python benchmarks/experiments/memory_probe.py runtime_optimize_level=O1
     .venv/bin/python benchmarks/experiments/memory_probe.py recompute=1           # Cell.recompute per layer
 
-Measured 2026-11-24 (2 cores): 11.4 GB as shipped, 13.2 / 13.2 / 13.3 GB with the three knobs.
+Measured 2026-11-24 (2 cores): 11.4 GB before the lean kernels (13.2 / 13.2 / 13.3 GB with
+the three knobs); 3.55 GB after them (benchmarks/README.md, "Memory"), 5.45 GB with either
+optimize_level=O1 knob.
 """
 import os
 import resource
