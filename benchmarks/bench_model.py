@@ -526,9 +526,6 @@ def main(argv=None):
         memory_worker(args)
         return
     init_frameworks(args)
-    import mindspore as ms
-    import torch
-    import transformers
     rows = []
     for row in args.rows:
         for mode in args.modes:

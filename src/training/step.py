@@ -2,7 +2,8 @@
 
 The update divides the accumulated gradients by accumulation_steps and the loss scale,
 averages them across data-parallel ranks, skips the update when any gradient is not
-finite (lowering the loss scale), clips by global norm, and applies the optimizer.
+finite or their global norm overflows (lowering the loss scale), clips by global norm, and
+applies the optimizer.
 """
 from typing import Callable, Optional
 
@@ -88,7 +89,8 @@ class TrainStep:
             # Unscaling and clipping fold into one factor and one multiply per gradient: on
             # CPU every elementwise pass over all gradients held another full copy of them
             # (benchmarks/README.md, "Memory"). A non-finite gradient makes the norm
-            # non-finite, so the norm is also the finiteness check.
+            # non-finite, so the norm is also the finiteness check (a sum of squares past
+            # float32's range skips the step too, and lowers a dynamic loss scale).
             unscale = 1.0 / (divisor * loss_scale.scale)
             norm = global_norm(grads) * unscale
             finite = ops.isfinite(norm)
