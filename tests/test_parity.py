@@ -107,13 +107,20 @@ def test_pretraining_gradients_match(case, tmp_path_factory):
     family = CASES[case][0]
     hf, ours_dir = converted(case, "pretraining", tmp_path_factory)
     ids, mask, types = sample_inputs(family)
-    model = load_pretrained(ours_dir, head="pretraining")
+    hf.zero_grad()
+    theirs = hf(**torch_inputs(ids, mask, types))
+    logits = [theirs.logits] if family == "roberta" else [
+        theirs.prediction_logits,
+        theirs.sop_logits if family == "albert" else theirs.seq_relationship_logits]
     rng = np.random.default_rng(2)
-    outs = run(model, "graph", ids, mask, types)
-    weights = [rng.standard_normal(o.shape).astype(np.float32) for o in outs]
+    weights = [rng.standard_normal(tuple(t.shape)).astype(np.float32) for t in logits]
     # padded positions carry no loss, as in every real objective (HF's padding_idx rows never
     # receive a gradient, ours would from a loss that read padded positions)
     weights[0] *= mask[..., None]
+    sum((t * torch.from_numpy(w)).sum() for t, w in zip(logits, weights)).backward()
+    hf_grads = {n: p.grad.numpy() for n, p in hf.named_parameters() if p.grad is not None}
+
+    model = load_pretrained(ours_dir, head="pretraining")
 
     def loss_fn(*inputs):
         out = model(*inputs)
@@ -124,14 +131,6 @@ def test_pretraining_gradients_match(case, tmp_path_factory):
     ours = {p.name: g.asnumpy() for p, g in zip(params, grads)}
     word = "backbone.embeddings.word_embeddings.embedding_table"
     ours[word] = ours.pop("mlm.word_embeddings")  # the tied table is listed under the head
-
-    hf.zero_grad()
-    theirs = hf(**torch_inputs(ids, mask, types))
-    logits = [theirs.logits] if family == "roberta" else [
-        theirs.prediction_logits,
-        theirs.sop_logits if family == "albert" else theirs.seq_relationship_logits]
-    sum((t * torch.from_numpy(w)).sum() for t, w in zip(logits, weights)).backward()
-    hf_grads = {n: p.grad.numpy() for n, p in hf.named_parameters() if p.grad is not None}
     checked = set()
     for name, hf_names in all_pairs(model.config, "pretraining"):
         if name in ours and all(n in hf_grads for n in hf_names):

@@ -19,6 +19,7 @@ from src.training import checkpoints
 from src.training.config import TrainConfig
 from src.training.optimizers import build_optimizer
 from src.training.schedules import learning_rates
+from src.training.step import TrainStep
 from train_tiny import make_trainer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -292,8 +293,6 @@ def test_optimizer_matches_numpy(name, reference):
 def test_step_unscales_averages_and_clips_like_numpy(name, reference, max_norm):
     """TrainStep folds 1 / (accumulation x loss scale) and the clip into one factor per step;
     the update must equal numpy's: mean gradient, clipped to max_norm, then the optimizer."""
-    import mindspore as ms
-    from src.training.step import TrainStep
     rng = np.random.default_rng(1)
     w0 = rng.normal(size=(4, 3)).astype(np.float32)
     xs = [rng.normal(size=(4, 3)).astype(np.float32) for _ in range(4)]
@@ -306,7 +305,7 @@ def test_step_unscales_averages_and_clips_like_numpy(name, reference, max_norm):
                      TrainConfig(accumulation_steps=2, max_grad_norm=max_norm,
                                  enable_lossscale=True, loss_scale_value=1024.0))
     for pair in (xs[:2], xs[2:]):
-        _, applied = step.run([(ms.Tensor(x),) for x in pair])
+        _, applied = step.run([(Tensor(x),) for x in pair])
         assert applied
     grads = []
     for pair in (xs[:2], xs[2:]):

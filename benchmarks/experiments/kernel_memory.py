@@ -32,62 +32,84 @@ def build_ops():
     scale = Parameter(Tensor(0.999, ms.float32), name="scale")
     add_bias, gelu, softmax = BiasAdd(), ExactGELU(), Softmax()
     bmm, bmm_t = ops.BatchMatMul(), ops.BatchMatMul(transpose_b=True)
+    table = {}
 
+    def op(shape_name):
+        """Registers the function under its name, with its input shape."""
+        def register(fn):
+            table[fn.__name__] = (shape_name, fn)
+            return fn
+        return register
+
+    @op("rows")
     def sin_only(a):
         return a
 
+    @op("rows")
     def bias_broadcast(a):
         return a + bias
 
+    @op("rows")
     def bias_add(a):
         return add_bias(a, bias)
 
+    @op("rows")
     def mul_scalar(a):
         return a * scale
 
+    @op("rows")
     def div_scalar(a):
         return a / scale
 
+    @op("rows")
     def div_same_shape(a):
         return a / (a + 2.0)
 
+    @op("rows")
     def reciprocal(a):
         return a * ops.reciprocal(a + 2.0)
 
+    @op("rows")
     def gelu_erf_kernel(a):
         return ops.gelu(a, approximate="none")
 
+    @op("rows")
     def gelu_lean(a):
         return gelu(a)
 
+    @op("scores")
     def softmax_kernel(a):
         return ops.softmax(a, -1)
 
+    @op("scores")
     def softmax_lean(a):
         return softmax(a)
 
+    @op("heads")
     def transpose(a):
         return a.transpose(0, 2, 1, 3).reshape(8, 12, 128, 64)
 
+    @op("heads")
     def unstack_stack(a):
         return ops.stack(ops.unstack(a, 1), 2).reshape(8, 12, 128, 64)
 
+    @op("heads")
     def ops_matmul_4d(a):
         return ops.matmul(bmm_t(a, a) * 0.01, a)
 
+    @op("heads")
     def batch_matmul(a):
         return bmm(bmm_t(a, a) * 0.01, a)
 
+    @op("rows")
     def int_mul(a):
         return (a.astype(ms.int32) * 3).astype(ms.float32)
 
+    @op("rows")
     def int_xor(a):
         return ops.bitwise_xor(a.astype(ms.int32), 12345).astype(ms.float32)
 
-    shapes = {"sin_only": "rows", "bias_broadcast": "rows", "bias_add": "rows", "mul_scalar": "rows", "div_scalar": "rows", "div_same_shape": "rows", "reciprocal": "rows", "gelu_erf_kernel": "rows", "gelu_lean": "rows", "softmax_kernel": "scores", "softmax_lean": "scores", "transpose": "heads", "unstack_stack": "heads", "ops_matmul_4d": "heads", "batch_matmul": "heads", "int_mul": "rows", "int_xor": "rows"}
-
-    local = locals()
-    return {name: (shape, local[name]) for name, shape in shapes.items()}
+    return table
 
 
 def measure(name: str, grad: bool) -> float:
