@@ -275,15 +275,17 @@ def numpy_lamb(w, grads, lr, wd, b1=0.9, b2=0.999, eps=1e-6):
 
 @pytest.mark.parametrize("name,reference", [("adamw", numpy_adamw), ("lamb", numpy_lamb),
                                             ("adamweightdecay", numpy_adamweightdecay)])
-def test_optimizer_matches_numpy(name, reference):
+@pytest.mark.parametrize("param_name,decay", [("layer.weight", 0.1), ("layer.bias", 0.0)])
+def test_optimizer_matches_numpy(name, reference, param_name, decay):
+    """Matrices decay, biases do not (decay_groups)."""
     rng = np.random.default_rng(0)
     w0 = rng.normal(size=(4, 3)).astype(np.float32)
     grads = [rng.normal(size=(4, 3)).astype(np.float32) for _ in range(3)]
-    param = Parameter(Tensor(w0), name="layer.weight")
+    param = Parameter(Tensor(w0), name=param_name)
     optimizer = build_optimizer([param], name, np.full(3, 0.01, np.float32), weight_decay=0.1)
     for g in grads:
         optimizer((Tensor(g),))
-    expected = reference(w0.astype(np.float64), grads, 0.01, 0.1)
+    expected = reference(w0.astype(np.float64), grads, 0.01, decay)
     assert np.abs(param.asnumpy() - expected).max() < 1e-6
 
 

@@ -13,7 +13,7 @@ from mindspore.common.initializer import TruncatedNormal
 
 from src.models.config import ModelConfig
 from src.models.dropout import DropoutStream
-from src.models.lean_ops import BiasAdd, ExactGELU, Softmax
+from src.models.lean_ops import BiasAdd, ExactGELU, Softmax, TanhGELU
 from src.models.relative import FunctionalRelativePositions
 
 # Added to attention scores at padded keys; softmax runs in float32, so this is exp() == 0.
@@ -49,7 +49,7 @@ def embedding(config: ModelConfig, rows: int, dim: int) -> nn.Embedding:
 
 def activation(name: str) -> nn.Cell:
     """gelu is the exact erf form (BERT); gelu_new the tanh approximation (ALBERT's default)."""
-    return {"gelu": ExactGELU(), "gelu_new": nn.GELU(approximate=True),
+    return {"gelu": ExactGELU(), "gelu_new": TanhGELU(),
             "relu": nn.ReLU(), "tanh": nn.Tanh()}[name]
 
 

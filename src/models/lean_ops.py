@@ -1,4 +1,4 @@
-"""Bias add, exact GELU and softmax with hand-written gradients that keep little memory.
+"""Bias add, exact and tanh GELU and softmax with hand-written gradients that keep little memory.
 
 MindSpore's CPU graph runtime keeps some kernels' scratch alive for the life of the graph,
 one copy per op in it: a broadcasting Add/Sub/Mul ~16 bytes per output element, the erf
@@ -13,6 +13,7 @@ from mindspore import nn, ops
 
 _SQRT_HALF = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
 class BiasAdd(nn.Cell):
@@ -41,6 +42,25 @@ class ExactGELU(nn.Cell):
         cdf = 0.5 * (1.0 + ops.erf(x * _SQRT_HALF))
         pdf = ops.exp(-0.5 * x * x) * _INV_SQRT_2PI
         return (dout * (cdf + x * pdf),)
+
+
+class TanhGELU(nn.Cell):
+    """gelu_new (ALBERT's): 0.5 * x * (1 + tanh(u)), u = sqrt(2/pi) * (x + 0.044715 x^3),
+    computed as x * sigmoid(2u), the same function: MindSpore's CPU Tanh kernel is off by up
+    to 1e-4, its approximate GeLU kernel and gradient took ~45 ms each at 1024x3072 (these
+    plain ops ~7x less). The gradient is recomputed from x."""
+
+    def construct(self, x):
+        return x * ops.sigmoid(self.twice_inner(x))
+
+    def bprop(self, x, out, dout):
+        s = ops.sigmoid(self.twice_inner(x))
+        slope = 2.0 * _SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x)
+        return (dout * (s + x * s * (1.0 - s) * slope),)
+
+    @staticmethod
+    def twice_inner(x):
+        return 2.0 * _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
 
 
 class Softmax(nn.Cell):

@@ -22,11 +22,13 @@ def decay_groups(params: List[Parameter], weight_decay: float) -> List[dict]:
 
 class AdamW(nn.AdamWeightDecay):
     """Bias-corrected Adam with decoupled weight decay (AdamW as HF transformers and PaddleNLP
-    run it) on MindSpore's fused AdamWeightDecay kernel, which has no bias correction: with
-    c1 = 1 - beta1^t and c2 = 1 - beta2^t, running it with lr * sqrt(c2) / c1,
-    eps * sqrt(c2) and weight decay * c1 / sqrt(c2) is exactly the bias-corrected update,
-    and keeps the kernel's in-place memory use. bias_correction=False is the kernel as it
-    is (Google BERT's and the model zoo's AdamWeightDecay).
+    run it) on MindSpore's fused Adam kernel: each decaying weight is first scaled by
+    1 - lr * weight_decay, then Adam's kernel applies lr * sqrt(c2) / c1 * m / (sqrt(v) +
+    eps * sqrt(c2)) with c1 = 1 - beta1^t, c2 = 1 - beta2^t, which is exactly the
+    bias-corrected update. bias_correction=False is Google BERT's and the model zoo's
+    AdamWeightDecay (powers 0: lr and eps as given). The moments keep AdamWeightDecay's
+    names (adam_m, adam_v); its own fused kernel runs ~2.5x slower than Adam's plus the
+    decay multiply on CPU (benchmarks/README.md, "Speed").
 
     optimizer(gradients, grad_scale) updates with gradients * grad_scale, each multiply next
     to its tensor's update: scaling all gradients before the call held a scaled copy of
@@ -35,23 +37,25 @@ class AdamW(nn.AdamWeightDecay):
     def __init__(self, *args, bias_correction: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.bias_correction = bias_correction
+        self.adam = ops.Adam()
 
     def construct(self, gradients, grad_scale=1.0):
         weight_decay = self.get_weight_decay()
         lr = self.get_lr()
         self.assignadd(self.global_step, self.global_step_increase_tensor)
-        lr_t, eps_t, decay_scale = lr, self.eps, 1.0
+        power1, power2, eps_t = ops.zeros((), ms.float32), ops.zeros((), ms.float32), self.eps
         if self.bias_correction:
             t = self.global_step.astype(ms.float32)
-            root_c2 = ops.sqrt(1.0 - ops.pow(self.beta2, t))
-            c1 = 1.0 - ops.pow(self.beta1, t)
-            lr_t, eps_t, decay_scale = lr * root_c2 / c1, self.eps * root_c2, c1 / root_c2
+            power1, power2 = ops.pow(self.beta1, t), ops.pow(self.beta2, t)
+            eps_t = self.eps * ops.sqrt(1.0 - power2)
         for i in range(len(self._parameters)):
-            decay = weight_decay[i] if self.is_group else weight_decay
+            w = self._parameters[i]
             g = gradients[i] * grad_scale
-            self.fused_opt(self._parameters[i], self.moments1[i], self.moments2[i], lr_t,
-                           self.beta1, self.beta2, eps_t, decay * decay_scale,
-                           g.astype(self._parameters[i].dtype))
+            if self.decay_flags[i]:
+                decay = weight_decay[i] if self.is_group else weight_decay
+                g = ops.depend(g, ops.assign(w, w * (1.0 - lr * decay)))
+            self.adam(w, self.moments1[i], self.moments2[i], power1, power2, lr,
+                      self.beta1, self.beta2, eps_t, g.astype(w.dtype))
         return True
 
 
