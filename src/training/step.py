@@ -11,18 +11,12 @@ import mindspore as ms
 from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 
 from src.training.config import TrainConfig
+from src.training.optimizers import sum_of_squares
 
 
 def global_norm(grads: tuple) -> Tensor:
     """The L2 norm of all gradients together (inf or nan when any element is)."""
     return ops.sqrt(ops.addn([sum_of_squares(g) for g in grads]))
-
-
-def sum_of_squares(x: Tensor) -> Tensor:
-    """Sum of x's squared elements, reduced over rows first: MindSpore's CPU ReduceSum over
-    all elements of a matrix runs ~8x slower than over its rows and then the short result
-    (ops.norm of BERT-base's gradients took ~0.4 s of a 2.6 s step; benchmarks/README.md)."""
-    return ops.square(x).reshape(-1, x.shape[-1]).sum(0).sum()
 
 
 class LossScale(nn.Cell):
