@@ -27,10 +27,11 @@ def build_ops():
     import numpy as np
     import mindspore as ms
     from mindspore import Parameter, Tensor, ops
-    from src.models.lean_ops import BiasAdd, ExactGELU, Softmax
+    from src.models.lean_ops import BiasAdd, ExactGELU, LayerNorm, Softmax, across_row, row_sums
     bias = Parameter(Tensor(np.ones(768, np.float32)), name="bias")
     scale = Parameter(Tensor(0.999, ms.float32), name="scale")
     add_bias, gelu, softmax = BiasAdd(), ExactGELU(), Softmax()
+    stock_norm, lean_norm = ops.LayerNorm(-1, -1, 1e-12), LayerNorm(1e-12)
     bmm, bmm_t = ops.BatchMatMul(), ops.BatchMatMul(transpose_b=True)
     table = {}
 
@@ -100,6 +101,22 @@ def build_ops():
     @op("heads")
     def batch_matmul(a):
         return bmm(bmm_t(a, a) * 0.01, a)
+
+    @op("rows")
+    def layer_norm_kernel(a):
+        return stock_norm(a, bias, bias * 0.5)[0]
+
+    @op("rows")
+    def layer_norm_lean(a):
+        return lean_norm(a, bias, bias * 0.5)
+
+    @op("rows")
+    def row_broadcast_to(a):
+        return a * ops.broadcast_to(a.sum(-1, keepdims=True), a.shape)
+
+    @op("rows")
+    def row_across_row(a):
+        return a * across_row(row_sums(a), a.shape[-1])
 
     @op("rows")
     def int_mul(a):

@@ -1,4 +1,4 @@
-"""Bias add, exact and tanh GELU and softmax with hand-written gradients that keep little memory.
+"""Bias add, exact and tanh GELU, softmax and layer norm with hand-written gradients that keep little memory.
 
 MindSpore's CPU graph runtime keeps some kernels' scratch alive for the life of the graph,
 one copy per op in it: a broadcasting Add/Sub/Mul ~16 bytes per output element, the erf
@@ -63,9 +63,21 @@ class TanhGELU(nn.Cell):
         return 2.0 * _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
 
 
+def row_sums(x):
+    """x (..., n) -> (rows, 1), the sums over its last axis as a 2-D reduction (a 4-D
+    ReduceSum over the last axis ran ~13x slower on CPU)."""
+    return x.reshape(-1, x.shape[-1]).sum(-1, keepdims=True)
+
+
+def across_row(column, width: int):
+    """(rows, 1) -> (rows, width), each row's value repeated: Tile, ~9x faster than
+    BroadcastTo on CPU, and unlike a broadcasting Mul/Sub it keeps no scratch."""
+    return ops.tile(column, (1, width))
+
+
 class Softmax(nn.Cell):
-    """Softmax over the last axis; gradient p * (g - sum(g * p)) with the sum broadcast
-    explicitly rather than by a broadcasting Sub."""
+    """Softmax over the last axis; gradient p * (g - sum(g * p)) with the sum repeated along
+    the row by across_row rather than by a broadcasting Sub."""
 
     def __init__(self):
         super().__init__()
@@ -75,5 +87,39 @@ class Softmax(nn.Cell):
         return self.softmax(x)
 
     def bprop(self, x, out, dout):
-        total = ops.broadcast_to((dout * out).sum(-1, keepdims=True), out.shape)
+        total = across_row(row_sums(dout * out), out.shape[-1]).reshape(out.shape)
         return (out * (dout - total),)
+
+
+class LayerNorm(nn.Cell):
+    """Layer norm over the last axis of x with gamma, beta as inputs (the backbone's LayerNorm
+    holds the parameters). Forward is MindSpore's LayerNorm kernel; the gradient is written
+    out with 2-D row sums and across_row, ~2x faster than its LayerNormGrad kernel on CPU:
+    dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dout * gamma."""
+
+    def __init__(self, epsilon: float):
+        super().__init__()
+        self.epsilon = epsilon
+        self.norm = ops.LayerNorm(-1, -1, epsilon)
+
+    def construct(self, x, gamma, beta):
+        return self.norm(x, gamma, beta)[0]
+
+    def bprop(self, x, gamma, beta, out, dout):
+        width = x.shape[-1]
+        xhat, rstd = self.normalized(x.reshape(-1, width))
+        rows = dout.reshape(-1, width)
+        g = rows * ops.tile(gamma.reshape(1, -1), (rows.shape[0], 1))
+        mean_g = row_sums(g) * (1.0 / width)
+        mean_gx = row_sums(g * xhat) * (1.0 / width)
+        dx = across_row(rstd, width) * g - across_row(rstd * mean_g, width) \
+            - across_row(rstd * mean_gx, width) * xhat
+        return dx.reshape(x.shape), (rows * xhat).sum(0), rows.sum(0)
+
+    def normalized(self, rows):
+        """(rows - mean) * rstd and rstd (rows, 1): the forward's statistics, recomputed."""
+        width = rows.shape[-1]
+        centred = rows - across_row(row_sums(rows) * (1.0 / width), width)
+        variance = row_sums(centred * centred) * (1.0 / width)
+        rstd = ops.reciprocal(ops.sqrt(variance + self.epsilon))
+        return centred * across_row(rstd, width), rstd
