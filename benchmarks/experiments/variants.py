@@ -14,6 +14,7 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from src.models import backbone as B
+from src.models.lean_ops import across_row, row_sums
 from src.models.relative import FunctionalRelativePositions  # noqa: F401
 
 
@@ -169,6 +170,56 @@ def composed_layer_norm(config, dim):
     return ComposedLayerNorm((dim,), epsilon=config.layer_norm_eps)
 
 
+class LeanGradNorm(nn.Cell):
+    """Layer norm over the last axis of x with gamma, beta as inputs. Forward is MindSpore's
+    LayerNorm kernel; the gradient is written out with 2-D row sums and Tile (lean_ops),
+    dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dout * gamma: 1.6x faster
+    than LayerNormGrad per op on CPU, but the BERT-base step held ~100 MB more
+    (benchmarks/README.md, "Speed"), so src/ keeps the kernel."""
+
+    def __init__(self, epsilon: float):
+        super().__init__()
+        self.epsilon = epsilon
+        self.norm = ops.LayerNorm(-1, -1, epsilon)
+
+    def construct(self, x, gamma, beta):
+        return self.norm(x, gamma, beta)[0]
+
+    def bprop(self, x, gamma, beta, out, dout):
+        width = x.shape[-1]
+        xhat, rstd = self.normalized(x.reshape(-1, width))
+        rows = dout.reshape(-1, width)
+        g = rows * ops.tile(gamma.reshape(1, -1), (rows.shape[0], 1))
+        mean_g = row_sums(g) * (1.0 / width)
+        mean_gx = row_sums(g * xhat) * (1.0 / width)
+        dx = across_row(rstd, width) * g - across_row(rstd * mean_g, width) \
+            - across_row(rstd * mean_gx, width) * xhat
+        return dx.reshape(x.shape), (rows * xhat).sum(0), rows.sum(0)
+
+    def normalized(self, rows):
+        """(rows - mean) * rstd and rstd (rows, 1): the forward's statistics, recomputed."""
+        width = rows.shape[-1]
+        centred = rows - across_row(row_sums(rows) * (1.0 / width), width)
+        variance = row_sums(centred * centred) * (1.0 / width)
+        rstd = ops.reciprocal(ops.sqrt(variance + self.epsilon))
+        return centred * across_row(rstd, width), rstd
+
+
+class LeanGradLayerNorm(nn.LayerNorm):
+    """nn.LayerNorm (same parameters and names) with LeanGradNorm's gradient."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.norm = LeanGradNorm(self.epsilon)
+
+    def construct(self, x):
+        return self.norm(x, self.gamma, self.beta)
+
+
+def lean_grad_layer_norm(config, dim):
+    return LeanGradLayerNorm((dim,), epsilon=config.layer_norm_eps)
+
+
 # --- layer-level ------------------------------------------------------------------------
 
 def layer_flat_tokens(self, x, mask, relative):
@@ -218,6 +269,7 @@ VARIANTS = {
     "split_qkv": ("SelfAttention", attention_split0),
     "add_bias": ("dense", add_bias_dense),
     "ln_composed": ("layer_norm", composed_layer_norm),
+    "ln_lean_grad": ("layer_norm", lean_grad_layer_norm),
     "gelu_tanh": ("activation", gelu_tanh_activation),
     "gelu_ops": ("activation", gelu_ops_activation),
     "gelu_erf": ("activation", gelu_erf_activation),

@@ -13,7 +13,6 @@ from mindspore.common.initializer import TruncatedNormal
 
 from src.models.config import ModelConfig
 from src.models.dropout import DropoutStream
-from src.models import lean_ops
 from src.models.lean_ops import BiasAdd, ExactGELU, Softmax, TanhGELU
 from src.models.relative import FunctionalRelativePositions
 
@@ -40,19 +39,8 @@ def dense(config: ModelConfig, in_dim: int, out_dim: int) -> Dense:
     return Dense(in_dim, out_dim, weight_init=TruncatedNormal(config.initializer_range))
 
 
-class LayerNorm(nn.LayerNorm):
-    """nn.LayerNorm over the last axis (same parameters and names) with lean_ops' gradient."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.norm = lean_ops.LayerNorm(self.epsilon)
-
-    def construct(self, x):
-        return self.norm(x, self.gamma.astype(x.dtype), self.beta.astype(x.dtype))
-
-
-def layer_norm(config: ModelConfig, dim: int) -> LayerNorm:
-    return LayerNorm((dim,), epsilon=config.layer_norm_eps)
+def layer_norm(config: ModelConfig, dim: int) -> nn.LayerNorm:
+    return nn.LayerNorm((dim,), epsilon=config.layer_norm_eps)
 
 
 def embedding(config: ModelConfig, rows: int, dim: int) -> nn.Embedding:

@@ -1,11 +1,16 @@
-"""Bias add, exact and tanh GELU, softmax and layer norm with hand-written gradients that keep little memory.
+"""Bias add, GELU (exact and tanh) and softmax with hand-written gradients,
+written around MindSpore CPU kernels that keep too much memory or run slowly.
 
-MindSpore's CPU graph runtime keeps some kernels' scratch alive for the life of the graph,
+Memory: the CPU graph runtime keeps some kernels' scratch alive for the life of the graph,
 one copy per op in it: a broadcasting Add/Sub/Mul ~16 bytes per output element, the erf
 GELU kernel ~4 outputs' worth (~11 with its gradient), Softmax's stock gradient (a
 broadcasting Sub) ~5. At BERT-base 8x128 that was most of an 11 GB training step
 (benchmarks/README.md, "Memory"). These cells compute the same values from kernels that
-keep nothing: BiasAdd, same-shape arithmetic, and explicit broadcast_to.
+keep nothing: BiasAdd, same-shape arithmetic, Tile.
+
+Speed: the approximate GeLU kernel and its gradient, a 4-D ReduceSum over the last axis
+and BroadcastTo each ran several times slower than plain ops computing the same values
+(benchmarks/README.md, "Speed").
 """
 import math
 
@@ -90,36 +95,3 @@ class Softmax(nn.Cell):
         total = across_row(row_sums(dout * out), out.shape[-1]).reshape(out.shape)
         return (out * (dout - total),)
 
-
-class LayerNorm(nn.Cell):
-    """Layer norm over the last axis of x with gamma, beta as inputs (the backbone's LayerNorm
-    holds the parameters). Forward is MindSpore's LayerNorm kernel; the gradient is written
-    out with 2-D row sums and across_row, ~2x faster than its LayerNormGrad kernel on CPU:
-    dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dout * gamma."""
-
-    def __init__(self, epsilon: float):
-        super().__init__()
-        self.epsilon = epsilon
-        self.norm = ops.LayerNorm(-1, -1, epsilon)
-
-    def construct(self, x, gamma, beta):
-        return self.norm(x, gamma, beta)[0]
-
-    def bprop(self, x, gamma, beta, out, dout):
-        width = x.shape[-1]
-        xhat, rstd = self.normalized(x.reshape(-1, width))
-        rows = dout.reshape(-1, width)
-        g = rows * ops.tile(gamma.reshape(1, -1), (rows.shape[0], 1))
-        mean_g = row_sums(g) * (1.0 / width)
-        mean_gx = row_sums(g * xhat) * (1.0 / width)
-        dx = across_row(rstd, width) * g - across_row(rstd * mean_g, width) \
-            - across_row(rstd * mean_gx, width) * xhat
-        return dx.reshape(x.shape), (rows * xhat).sum(0), rows.sum(0)
-
-    def normalized(self, rows):
-        """(rows - mean) * rstd and rstd (rows, 1): the forward's statistics, recomputed."""
-        width = rows.shape[-1]
-        centred = rows - across_row(row_sums(rows) * (1.0 / width), width)
-        variance = row_sums(centred * centred) * (1.0 / width)
-        rstd = ops.reciprocal(ops.sqrt(variance + self.epsilon))
-        return centred * across_row(rstd, width), rstd

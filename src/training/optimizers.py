@@ -23,7 +23,8 @@ def decay_groups(params: List[Parameter], weight_decay: float) -> List[dict]:
 def sum_of_squares(x: Tensor) -> Tensor:
     """Sum of x's squared elements, reduced over rows first: MindSpore's CPU ReduceSum over
     all elements of a matrix runs ~8x slower than over its rows and then the short result
-    (ops.norm of BERT-base's gradients took ~0.3 s of a 2.5 s step; benchmarks/README.md)."""
+    (ops.norm of BERT-base's gradients took ~0.3 s of a 2.5 s step; benchmarks/README.md,
+    "Speed")."""
     return ops.square(x).reshape(-1, x.shape[-1]).sum(0).sum()
 
 
@@ -34,7 +35,7 @@ class AdamW(nn.AdamWeightDecay):
     eps * sqrt(c2)) with c1 = 1 - beta1^t, c2 = 1 - beta2^t, which is exactly the
     bias-corrected update. bias_correction=False is Google BERT's and the model zoo's
     AdamWeightDecay (powers 0: lr and eps as given). The moments keep AdamWeightDecay's
-    names (adam_m, adam_v); its own fused kernel runs ~2.5x slower than Adam's plus the
+    names (adam_m, adam_v); its own fused kernel runs ~4x slower than Adam's plus the
     decay multiply on CPU (benchmarks/README.md, "Speed").
 
     optimizer(gradients, grad_scale) updates with gradients * grad_scale, each multiply next
