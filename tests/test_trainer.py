@@ -11,13 +11,14 @@ import time
 
 import numpy as np
 import pytest
+import mindspore as ms
 from mindspore import Parameter, Tensor
 
 from src.errors import UserError
 from src.models.weights import cell_arrays, read_weights
 from src.training import checkpoints
 from src.training.config import TrainConfig
-from src.training.optimizers import build_optimizer
+from src.training.optimizers import build_optimizer, sum_of_squares
 from src.training.schedules import learning_rates
 from src.training.step import TrainStep
 from train_tiny import make_trainer
@@ -271,6 +272,15 @@ def numpy_lamb(w, grads, lr, wd, b1=0.9, b2=0.999, eps=1e-6):
         wn, rn = np.linalg.norm(w), np.linalg.norm(r)
         w = w - lr * (wn / rn if wn > 0 and rn > 0 else 1.0) * r
     return w
+
+
+@pytest.mark.parametrize("shape", [(), (7,), (5, 3), (2, 3, 4)])
+def test_sum_of_squares_matches_numpy(shape):
+    """The global norm's and LAMB's reduction (rows first), in graph mode, any rank."""
+    x = np.random.default_rng(2).normal(size=shape).astype(np.float32)
+    got = ms.jit(sum_of_squares)(Tensor(x)).asnumpy()
+    assert got.shape == ()
+    assert np.isclose(got, (x.astype(np.float64) ** 2).sum(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("name,reference", [("adamw", numpy_adamw), ("lamb", numpy_lamb),

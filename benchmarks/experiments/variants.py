@@ -187,6 +187,9 @@ class LeanGradNorm(nn.Cell):
 
     def bprop(self, x, gamma, beta, out, dout):
         width = x.shape[-1]
+        # nothing before the incoming gradient: ops reading only forward values or a
+        # parameter may run right after the forward, every layer's result then held
+        x, gamma = ops.depend(x, dout), ops.depend(gamma, dout)
         xhat, rstd = self.normalized(x.reshape(-1, width))
         rows = dout.reshape(-1, width)
         g = rows * ops.tile(gamma.reshape(1, -1), (rows.shape[0], 1))

@@ -94,4 +94,3 @@ class Softmax(nn.Cell):
     def bprop(self, x, out, dout):
         total = across_row(row_sums(dout * out), out.shape[-1]).reshape(out.shape)
         return (out * (dout - total),)
-
