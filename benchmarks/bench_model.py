@@ -91,11 +91,9 @@ def init_frameworks(args):
     except RuntimeError:
         pass
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
-    threads = args.ms_threads or args.threads
-    try:  # 2.10 name of runtime_num_threads (whose default is 25 threads on any machine)
-        ms.device_context.cpu.op_tuning.threads_num(threads)
-    except AttributeError:
-        ms.set_context(runtime_num_threads=threads)
+    # the trainer's own CPU setup: threads (MindSpore's default is 25 on any machine), pool
+    from src.training.distributed import setup_cpu_runtime
+    setup_cpu_runtime(args.ms_threads or args.threads)
     for item in args.context:
         key, _, value = item.partition("=")
         ms.set_context(**{key: parse_value(value)})

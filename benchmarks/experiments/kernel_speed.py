@@ -70,7 +70,7 @@ def pairs():
 
 
 def adam_pair(Parameter, Tensor, ops, rng):
-    """AdamWeightDecay's fused kernel vs Adam's kernel after a decoupled decay multiply
+    """AdamWeightDecay's fused kernel vs Adam's kernel after an in-place decoupled decay
     (what src/training/optimizers.AdamW runs), on the same gradient."""
     import numpy as np
     import mindspore as ms
@@ -80,14 +80,14 @@ def adam_pair(Parameter, Tensor, ops, rng):
                           name=f"{prefix}{i}") for i, k in enumerate((1.0, 0.0, 0.0))]
     w1, m1, v1 = state("awd")
     w2, m2, v2 = state("adam")
-    fused, adam = ops.AdamWeightDecay(), ops.Adam()
-    power = Tensor(0.5, ms.float32)
+    fused, adam, shrink = ops.AdamWeightDecay(), ops.Adam(), ops.ApplyGradientDescent()
+    power, decay = Tensor(0.5, ms.float32), Tensor(1e-4 * 0.01, ms.float32)
 
     def stock(g):
         return fused(w1, m1, v1, 1e-4, 0.9, 0.999, 1e-6, 0.01, g)[0]
 
     def ours(g):
-        g = ops.depend(g, ops.assign(w2, w2 * (1.0 - 1e-4 * 0.01)))
+        g = ops.depend(g, shrink(w2, decay, w2))
         return adam(w2, m2, v2, power, power, 1e-4, 0.9, 0.999, 1e-6, g)[0]
     return stock, ours, (Tensor(rng.standard_normal((3072, 768), dtype=np.float32)),)
 
