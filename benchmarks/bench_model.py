@@ -91,7 +91,7 @@ def init_frameworks(args):
     except RuntimeError:
         pass
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
-    # the trainer's own CPU setup: threads (MindSpore's default is 25 on any machine), pool
+    # the trainer's own CPU setup (threads: MindSpore's default is 25 on any machine)
     from src.training.distributed import setup_cpu_runtime
     setup_cpu_runtime(args.ms_threads or args.threads)
     for item in args.context:

@@ -31,12 +31,8 @@ def setup_device(device_target: str) -> Tuple[int, int]:
 
 
 def setup_cpu_runtime(threads: int) -> None:
-    """CPU threads and memory pool (once per process). MindSpore's defaults are 25 threads
-    whatever the machine, and a pool reserved 1 GB at a time; a 0.5 GB pool grown by 64 MB
-    lowered the BERT-base 8x128 training step's peak by ~90 MB at the same speed (less of
-    it fragmented; benchmarks/README.md, "Memory")."""
+    """CPU kernel threads (once per process): MindSpore's default is 25 whatever the machine."""
     ms.device_context.cpu.op_tuning.threads_num(threads)
-    ms.runtime.set_memory(init_size="0.5GB", increase_size="0.0625GB")
 
 
 def synchronize(world: int) -> None:
