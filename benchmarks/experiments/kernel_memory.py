@@ -134,8 +134,9 @@ def measure(name: str, grad: bool) -> float:
     import numpy as np
     import mindspore as ms
     from mindspore import Tensor, ops
+    from src.training.distributed import setup_cpu_runtime
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
-    ms.device_context.cpu.op_tuning.threads_num(2)
+    setup_cpu_runtime(2)
     shape_name, op = build_ops()[name]
     shape = SHAPES[shape_name]
 

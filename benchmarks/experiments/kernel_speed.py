@@ -114,8 +114,9 @@ def ready(out):
 
 def main() -> None:
     import mindspore as ms
+    from src.training.distributed import setup_cpu_runtime
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
-    ms.device_context.cpu.op_tuning.threads_num(2)
+    setup_cpu_runtime(2)
     table = pairs()
     print(f"{'pair':22s} {'stock ms':>9s} {'ours ms':>8s}  what")
     for name in sys.argv[1:] or list(table):

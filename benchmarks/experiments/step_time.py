@@ -5,7 +5,6 @@ benchmarks/README.md, "Speed", came from this script.
     .venv/bin/python benchmarks/experiments/step_time.py bert-8x128 train [calls]
 """
 import os
-import resource
 import statistics
 import sys
 import time
@@ -17,6 +16,7 @@ os.environ.setdefault("GLOG_v", "3")
 import mindspore as ms  # noqa: E402
 
 import bench_model  # noqa: E402
+from src.training.distributed import setup_cpu_runtime  # noqa: E402
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
     mode = sys.argv[2] if len(sys.argv) > 2 else "train"
     calls = int(sys.argv[3]) if len(sys.argv) > 3 else 8
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
-    ms.device_context.cpu.op_tuning.threads_num(2)
+    setup_cpu_runtime(2)
     side = bench_model.build_side(bench_model.parse_args(["--rows", row]), row, mode, "ours")
     for _ in range(5):
         side.call()
@@ -35,7 +35,7 @@ def main() -> None:
         times.append(time.perf_counter() - start)
     _, _, batch, seq, _ = bench_model.ROWS[row]
     median = statistics.median(times)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = bench_model.proc_status_kb("VmHWM") / 1024
     print(f"{row} {mode}: median {median * 1e3:.0f} ms, fastest {min(times) * 1e3:.0f} ms, "
           f"{batch * seq / median:.0f} tok/s, peak RSS {peak:.0f} MB")
 
