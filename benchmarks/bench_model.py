@@ -51,6 +51,8 @@ def parse_args(argv=None):
     p.add_argument("--jit-level", default="O0", help="ms.jit(jit_level=...) for our side")
     p.add_argument("--context", action="append", default=[],
                    help="extra ms.set_context key=value (repeatable), e.g. enable_graph_kernel=True")
+    p.add_argument("--dropout", type=float, default=0.0,
+                   help="hidden and attention dropout on both sides (default 0: deterministic)")
     p.add_argument("--variant", default="",
                    help="apply benchmarks/experiments/variants.py:NAME to our model (experiments)")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "model"),
@@ -126,12 +128,13 @@ def make_batch(family, vocab, batch, seq, seed=0):
                 weights=weights, pair=pair, full_labels=full_labels, full_weights=full_weights)
 
 
-def our_config(yaml_name):
+def our_config(yaml_name, dropout=0.0):
     sys.path.insert(0, ROOT)
     from src.models.config import load_model_config
     return load_model_config(os.path.join(ROOT, "configs", "models", yaml_name + ".yaml"),
-                             ["hidden_dropout_prob=0.0", "attention_probs_dropout_prob=0.0",
-                              "classifier_dropout_prob=0.0"])
+                             [f"hidden_dropout_prob={dropout}",
+                              f"attention_probs_dropout_prob={dropout}",
+                              f"classifier_dropout_prob={dropout}"])
 
 
 def hf_model(config, family, head):
@@ -141,13 +144,15 @@ def hf_model(config, family, head):
                   num_hidden_layers=config.num_hidden_layers,
                   num_attention_heads=config.num_attention_heads,
                   intermediate_size=config.intermediate_size, hidden_act=config.hidden_act,
-                  hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                  hidden_dropout_prob=config.hidden_dropout_prob,
+                  attention_probs_dropout_prob=config.attention_probs_dropout_prob,
                   max_position_embeddings=config.max_position_embeddings,
                   type_vocab_size=config.type_vocab_size, layer_norm_eps=config.layer_norm_eps,
                   pad_token_id=config.pad_token_id)
     if family == "albert":
         cfg = T.AlbertConfig(embedding_size=config.embedding_size, num_hidden_groups=1,
-                             inner_group_num=1, classifier_dropout_prob=0.0, **common)
+                             inner_group_num=1,
+                             classifier_dropout_prob=config.classifier_dropout_prob, **common)
         cls = T.AlbertModel if head is None else T.AlbertForPreTraining
     elif family == "roberta":
         cfg = T.RobertaConfig(**common)
@@ -264,7 +269,7 @@ def peer_train(config, family, data):
 
 def build_side(args, row, mode, which):
     yaml_name, family, batch, seq, head_mode = ROWS[row]
-    config = our_config(yaml_name)
+    config = our_config(yaml_name, args.dropout)
     data = make_batch(family, config.vocab_size, batch, seq)
     if which == "ours":
         return ours_inference(args, config, data) if mode == "inference" else \
@@ -388,7 +393,7 @@ def current_rss_kb():
 def measure_memory(args, row, mode, which):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", f"{row}:{mode}:{which}",
            "--threads", str(args.threads), "--ms-threads", str(args.ms_threads),
-           "--jit-level", args.jit_level]
+           "--jit-level", args.jit_level, "--dropout", str(args.dropout)]
     for item in args.context:
         cmd += ["--context", item]
     if args.variant:
@@ -475,7 +480,8 @@ def markdown(result):
                  f"{env['mindspore']}, torch {env['torch']}, transformers "
                  f"{env['transformers']}; jit_level={env['jit_level']}"
                  + (f", context {env['context']}" if env['context'] else "")
-                 + (f", variant {env['variant']}" if env['variant'] else "") + "  ")
+                 + (f", variant {env['variant']}" if env['variant'] else "")
+                 + f"; dropout {env.get('dropout', 0.0)} on both sides  ")
     lines.append("")
     lines.append("| row | mode | ours tok/s | peer tok/s | ours/peer | ours MFU | peer MFU "
                  "| matmul ceiling GFLOP/s: best (median; torch) | best-of ratio | ours peak MB "
@@ -560,7 +566,7 @@ def write_results(args, argv, rows, show=False):
                   env=dict(cpu=cpu, cores=os.cpu_count(), threads=args.threads,
                            mindspore=ms.__version__, torch=torch.__version__,
                            transformers=transformers.__version__, jit_level=args.jit_level,
-                           context=args.context, variant=args.variant,
+                           context=args.context, variant=args.variant, dropout=args.dropout,
                            repeats=args.repeats, iters=args.iters,
                            time=time.strftime("%Y-%m-%d %H:%M:%S")),
                   rows=rows)

@@ -1,8 +1,8 @@
 """Time of slow MindSpore CPU kernels beside what src/ uses instead, at BERT-base shapes.
 
-Each pair runs in one jit graph per side (forward + gradient where the pair is about a
-gradient), median of 20 calls after 3 warm-up calls, 2 threads. The table in
-benchmarks/README.md, "Speed", came from this script.
+Each pair runs in one jit graph per side (forward + gradient for a given output gradient
+where the pair is about a gradient), median of 20 calls after 3 warm-up calls, 2 threads.
+The table in benchmarks/README.md, "Speed", came from this script.
 
     .venv/bin/python benchmarks/experiments/kernel_speed.py              # every pair, ~2 min
     .venv/bin/python benchmarks/experiments/kernel_speed.py layer_norm
@@ -22,8 +22,8 @@ def pairs():
     import numpy as np
     import mindspore as ms
     from mindspore import Parameter, Tensor, nn, ops
-    from src.models.lean_ops import TanhGELU, across_row, row_sums
-    from variants import LeanGradLayerNorm
+    from src.models.lean_ops import ExactGELU, LayerNorm, Softmax, TanhGELU, across_row, \
+        row_sums
     from src.training.optimizers import sum_of_squares
     rng = np.random.default_rng(0)
 
@@ -31,9 +31,19 @@ def pairs():
         return Tensor(rng.standard_normal(shape, dtype=np.float32))
 
     def with_grad(cell):
-        def total(x):
-            return cell(x).sum()
-        return ms.value_and_grad(total, grad_position=0, weights=cell.trainable_params())
+        """Gradients w.r.t. inputs and parameters for a given output gradient (the last
+        input): the backward as the training step runs it, with no reduction of its own."""
+        grad = ops.GradOperation(get_all=True, get_by_list=True, sens_param=True)
+        params = ms.ParameterTuple(cell.trainable_params())
+
+        def backward(*xs):
+            return grad(cell, params)(*xs)
+        return backward
+
+    def plain(cell):
+        """The cell with its fused CPU kernel switched off (its plain-ops formula)."""
+        cell.fused = False
+        return cell
 
     # ms.jit parses functions from source: named functions, not lambdas
     def norm_squared(x):
@@ -59,11 +69,19 @@ def pairs():
                            (tensor(12288, 1),))
     table["gelu_new"] = ("gelu_new forward + gradient, 1024x3072",
                          with_grad(nn.GELU(approximate=True)), with_grad(TanhGELU()),
-                         (tensor(1024, 3072),))
-    table["layer_norm"] = ("layer norm forward + gradient, 8x128x768",
+                         (tensor(1024, 3072), tensor(1024, 3072)))
+    table["layer_norm"] = ("layer norm forward + gradient, 8x128x768 (fused kernel)",
                            with_grad(nn.LayerNorm((768,), epsilon=1e-12)),
-                           with_grad(LeanGradLayerNorm((768,), epsilon=1e-12)),
-                           (tensor(8, 128, 768),))
+                           with_grad(LayerNorm((768,), epsilon=1e-12)),
+                           (tensor(8, 128, 768), tensor(8, 128, 768)))
+    table["gelu"] = ("exact gelu forward + gradient, 1024x3072: erf formula vs fused kernel",
+                     with_grad(plain(ExactGELU())), with_grad(ExactGELU()),
+                     (tensor(1024, 3072), tensor(1024, 3072)))
+    table["softmax"] = ("softmax(scores * scale + mask) forward + gradient, 2x12x512x512: "
+                        "formula vs fused kernel",
+                        with_grad(plain(Softmax(0.125))), with_grad(Softmax(0.125)),
+                        (tensor(2, 12, 512, 512), tensor(2, 12, 512, 512),
+                         tensor(2, 12, 512, 512)))
     table["adamw_update"] = ("AdamW update of a 3072x768 tensor",) + adam_pair(
         Parameter, Tensor, ops, rng)
     return table

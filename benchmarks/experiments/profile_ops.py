@@ -1,7 +1,7 @@
 """Where does our time go? MindSpore profiler (CPU activity) over a few inference or train
-steps of BERT-base 8x128; prints the top operators by total time.
+steps of one benchmark row (BERT-base 8x128 unless ROW is set); prints the top operators.
 
-    .venv/bin/python benchmarks/experiments/profile_ops.py [inference|train] [variant]
+    ROW=bert-2x512 .venv/bin/python benchmarks/experiments/profile_ops.py [inference|train] [variant]
 """
 import glob
 import os
@@ -25,8 +25,8 @@ def main():
         import variants
         variants.apply(sys.argv[2])
     import bench_model as bm
-    args = bm.parse_args(["--rows", "bert-8x128"])
-    side = bm.build_side(args, "bert-8x128", mode, "ours")
+    row = os.environ.get("ROW", "bert-8x128")
+    side = bm.build_side(bm.parse_args(["--rows", row]), row, mode, "ours")
     for _ in range(2):
         side.call()
     out = f"/tmp/ms_prof_{mode}"

@@ -2,7 +2,7 @@
 warm-up calls, for quick A/B checks of a kernel change. The step-by-step numbers in
 benchmarks/README.md, "Speed", came from this script.
 
-    .venv/bin/python benchmarks/experiments/step_time.py bert-8x128 train [calls]
+    .venv/bin/python benchmarks/experiments/step_time.py bert-8x128 train [calls] [variant]
 """
 import os
 import statistics
@@ -10,7 +10,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.join(HERE, ".."), os.path.join(HERE, "../..")]
+sys.path[:0] = [HERE, os.path.join(HERE, ".."), os.path.join(HERE, "../..")]
 os.environ.setdefault("GLOG_v", "3")
 
 import mindspore as ms  # noqa: E402
@@ -25,6 +25,9 @@ def main() -> None:
     calls = int(sys.argv[3]) if len(sys.argv) > 3 else 8
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
     setup_cpu_runtime(2)
+    if len(sys.argv) > 4:
+        import variants
+        variants.apply(sys.argv[4])
     side = bench_model.build_side(bench_model.parse_args(["--rows", row]), row, mode, "ours")
     for _ in range(5):
         side.call()

@@ -34,7 +34,7 @@ def attention_split_heads(self, x, mask, relative):
     scores = ops.matmul(q, k)
     if relative is not None:
         scores = scores + FunctionalRelativePositions.key_scores(q, relative)
-    probs = self.softmax(scores.astype(ms.float32) * self.scale + mask)
+    probs = self.softmax(scores.astype(ms.float32), mask)
     probs = self.dropout(probs).astype(v.dtype)
     context = ops.matmul(probs, v)
     if relative is not None:
@@ -53,7 +53,7 @@ def attention_scale_q(self, x, mask, relative):
     scores = self.scores_of(q, k)
     if relative is not None:
         scores = scores + FunctionalRelativePositions.key_scores(q, relative) * self.scale
-    probs = self.softmax(scores + mask)
+    probs = self.softmax.softmax(scores + mask)  # scores already scaled
     probs = self.dropout(probs)
     context = ops.matmul(probs, v)
     if relative is not None:
@@ -93,7 +93,7 @@ def attention_split_scale(self, x, mask, relative):
     scores = ops.matmul(q, k)
     if relative is not None:
         scores = scores + FunctionalRelativePositions.key_scores(q, relative) * self.scale
-    probs = self.softmax(scores + mask)
+    probs = self.softmax.softmax(scores + mask)  # scores already scaled
     probs = self.dropout(probs)
     context = ops.matmul(probs, v)
     if relative is not None:
@@ -111,7 +111,7 @@ def attention_unstack(self, x, mask, relative):
     scores = self.scores_of(q, k)
     if relative is not None:
         scores = scores + FunctionalRelativePositions.key_scores(q, relative)
-    probs = self.softmax(scores.astype(ms.float32) * self.scale + mask)
+    probs = self.softmax(scores.astype(ms.float32), mask)
     probs = self.dropout(probs).astype(v.dtype)
     context = ops.matmul(probs, v)
     if relative is not None:
@@ -129,7 +129,7 @@ def attention_split0(self, x, mask, relative):
     scores = self.scores_of(q, k)
     if relative is not None:
         scores = scores + FunctionalRelativePositions.key_scores(q, relative)
-    probs = self.softmax(scores.astype(ms.float32) * self.scale + mask)
+    probs = self.softmax(scores.astype(ms.float32), mask)
     probs = self.dropout(probs).astype(v.dtype)
     context = ops.matmul(probs, v)
     if relative is not None:
@@ -289,41 +289,3 @@ def apply(names: str) -> None:
             setattr(H, target, fn)
         else:
             setattr(getattr(B, target), "construct", fn)
-
-
-# --- custom kernel: exact GELU through a compiled (libmvec-vectorised) C++ op ------------
-import os as _os
-
-_GELU_SO = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "gelu_aot", "gelu.so")
-
-
-def _same(x, *rest):
-    return x
-
-
-_gelu_grad_op = ops.Custom(_GELU_SO + ":GeluErfGrad", out_shape=_same, out_dtype=_same,
-                           func_type="aot")
-
-
-def _gelu_bprop(x, out, dout):
-    return (_gelu_grad_op(x, dout),)
-
-
-class AotGelu(nn.Cell):
-    """Exact erf GELU, forward and backward each one vectorised C++ kernel (CPU only)."""
-
-    def __init__(self):
-        super().__init__()
-        self.op = ops.Custom(_GELU_SO + ":GeluErf", out_shape=_same, out_dtype=_same,
-                             func_type="aot", bprop=_gelu_bprop)
-
-    def construct(self, x):
-        return self.op(x)
-
-
-def gelu_aot_activation(name):
-    return {"gelu": AotGelu(), "gelu_new": nn.GELU(approximate=True),
-            "relu": nn.ReLU(), "tanh": nn.Tanh()}[name]
-
-
-VARIANTS["gelu_aot"] = ("activation", gelu_aot_activation)

@@ -13,7 +13,7 @@ from mindspore.common.initializer import TruncatedNormal
 
 from src.models.config import ModelConfig
 from src.models.dropout import DropoutStream
-from src.models.lean_ops import BiasAdd, ExactGELU, Softmax, TanhGELU
+from src.models.lean_ops import BiasAdd, ExactGELU, LayerNorm, Softmax, TanhGELU
 from src.models.relative import FunctionalRelativePositions
 
 # Added to attention scores at padded keys; softmax runs in float32, so this is exp() == 0.
@@ -40,7 +40,7 @@ def dense(config: ModelConfig, in_dim: int, out_dim: int) -> Dense:
 
 
 def layer_norm(config: ModelConfig, dim: int) -> nn.LayerNorm:
-    return nn.LayerNorm((dim,), epsilon=config.layer_norm_eps)
+    return LayerNorm((dim,), epsilon=config.layer_norm_eps)
 
 
 def embedding(config: ModelConfig, rows: int, dim: int) -> nn.Embedding:
@@ -125,7 +125,7 @@ class SelfAttention(nn.Cell):
         # BatchMatMul, not ops.matmul: the latter's gradient graph keeps ~8 more outputs'
         # worth of memory per call on CPU (benchmarks/README.md, "Memory")
         self.context_of = ops.BatchMatMul()
-        self.softmax = Softmax()
+        self.softmax = Softmax(self.scale)
 
     def construct(self, x: Tensor, mask: Tensor, relative: Optional[Tensor]) -> Tensor:
         batch, length, width = x.shape
@@ -134,7 +134,7 @@ class SelfAttention(nn.Cell):
         scores = self.scores_of(q, k)
         if relative is not None:
             scores = scores + FunctionalRelativePositions.key_scores(q, relative)
-        probs = self.softmax(scores.astype(ms.float32) * self.scale + mask)
+        probs = self.softmax(scores.astype(ms.float32), mask)
         probs = self.dropout(probs).astype(v.dtype)
         context = self.context_of(probs, v)
         if relative is not None:

@@ -1,4 +1,4 @@
-"""Bias add, GELU (exact and tanh) and softmax with hand-written gradients,
+"""Bias add, GELU (exact and tanh), layer norm and softmax with hand-written gradients,
 written around MindSpore CPU kernels that keep too much memory or run slowly.
 
 Memory: the CPU graph runtime keeps some kernels' scratch alive for the life of the graph,
@@ -9,12 +9,17 @@ broadcasting Sub) ~5. At BERT-base 8x128 that was most of an 11 GB training step
 keep nothing: BiasAdd, same-shape arithmetic, Tile.
 
 Speed: the approximate GeLU kernel and its gradient, a 4-D ReduceSum over the last axis
-and BroadcastTo each ran several times slower than plain ops computing the same values
+and BroadcastTo each ran several times slower than plain ops computing the same values.
+On float32 CPU inputs the GELUs, layer norm and the attention softmax run as fused kernels
+(cpu_kernels.py), each direction one pass; elsewhere the plain-ops formulas below
 (benchmarks/README.md, "Speed").
 """
 import math
 
-from mindspore import nn, ops
+import mindspore as ms
+from mindspore import Tensor, nn, ops
+
+from src.models import cpu_kernels
 
 _SQRT_HALF = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -36,36 +41,103 @@ class BiasAdd(nn.Cell):
         return dout, dout.sum(0)
 
 
-class ExactGELU(nn.Cell):
-    """x * Phi(x) with the erf form (BERT's gelu); the gradient is recomputed from x alone:
-    Phi(x) + x * phi(x)."""
+def _like_first(first, *rest):
+    return first
+
+
+class FusedActivation(nn.Cell):
+    """An elementwise activation whose gradient dout * slope(x) is recomputed from x alone.
+    Float32 on CPU: one fused kernel each way (`kernel`, then `kernel`Grad); otherwise the
+    subclass's `formula` and `slope`."""
+
+    kernel = ""
+
+    def __init__(self):
+        super().__init__()
+        self.fused = cpu_kernels.library() is not None
+        if self.fused:
+            self.forward_kernel = cpu_kernels.custom_op(self.kernel, _like_first, _like_first)
+            self.grad_kernel = cpu_kernels.custom_op(self.kernel + "Grad", _like_first,
+                                                     _like_first)
 
     def construct(self, x):
+        if self.fused and x.dtype == ms.float32:
+            return self.forward_kernel(x)
+        return self.formula(x)
+
+    def bprop(self, x, out, dout):
+        if self.fused and x.dtype == ms.float32:
+            return (self.grad_kernel(x, dout),)
+        return (dout * self.slope(x),)
+
+
+class ExactGELU(FusedActivation):
+    """x * Phi(x) with the erf form (BERT's gelu); slope Phi(x) + x * phi(x)."""
+
+    kernel = "GeluErf"
+
+    def formula(self, x):
         return 0.5 * x * (1.0 + ops.erf(x * _SQRT_HALF))
 
-    def bprop(self, x, out, dout):
+    def slope(self, x):
         cdf = 0.5 * (1.0 + ops.erf(x * _SQRT_HALF))
         pdf = ops.exp(-0.5 * x * x) * _INV_SQRT_2PI
-        return (dout * (cdf + x * pdf),)
+        return cdf + x * pdf
 
 
-class TanhGELU(nn.Cell):
-    """gelu_new (ALBERT's): 0.5 * x * (1 + tanh(u)), u = sqrt(2/pi) * (x + 0.044715 x^3),
-    computed as x * sigmoid(2u), the same function: MindSpore's CPU Tanh kernel is off by up
-    to 1e-4, its approximate GeLU kernel and gradient took ~45 ms each at 1024x3072 (these
-    plain ops ~7x less). The gradient is recomputed from x."""
+class TanhGELU(FusedActivation):
+    """gelu_new (ALBERT's): 0.5 * x * (1 + tanh(u)), u = sqrt(2/pi) * (x + 0.044715 x^3).
+    The formula is x * sigmoid(2u), the same function: MindSpore's CPU Tanh kernel is off by
+    up to 1e-4, its approximate GeLU kernel and gradient took ~45 ms each at 1024x3072."""
 
-    def construct(self, x):
+    kernel = "GeluTanh"
+
+    def formula(self, x):
         return x * ops.sigmoid(self.twice_inner(x))
 
-    def bprop(self, x, out, dout):
+    def slope(self, x):
         s = ops.sigmoid(self.twice_inner(x))
-        slope = 2.0 * _SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x)
-        return (dout * (s + x * s * (1.0 - s) * slope),)
+        return s + x * s * (1.0 - s) * 2.0 * _SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x)
 
     @staticmethod
     def twice_inner(x):
         return 2.0 * _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
+
+
+def _grad_shapes(x, gamma, dout, eps):
+    return x, gamma, gamma
+
+
+class FusedNorm(nn.Cell):
+    """Layer norm of x over its last axis through the fused CPU kernels; the gradient
+    recomputes the row statistics from x (LayerNormGrad took ~9 ms per 1024x768 call)."""
+
+    def __init__(self, epsilon: float):
+        super().__init__()
+        self.eps = Tensor([epsilon], ms.float32)
+        self.kernel = cpu_kernels.custom_op("LayerNorm", _like_first, _like_first)
+        self.grad_kernel = cpu_kernels.custom_op("LayerNormGrad", _grad_shapes, _grad_shapes)
+
+    def construct(self, x, gamma, beta):
+        return self.kernel(x, gamma, beta, self.eps)
+
+    def bprop(self, x, gamma, beta, out, dout):
+        return self.grad_kernel(x, gamma, dout, self.eps)
+
+
+class LayerNorm(nn.LayerNorm):
+    """nn.LayerNorm (same parameters and names) running FusedNorm on float32 CPU inputs."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fused = cpu_kernels.library() is not None
+        if self.fused:
+            self.fused_norm = FusedNorm(self.epsilon)
+
+    def construct(self, x):
+        if self.fused and x.dtype == ms.float32:
+            return self.fused_norm(x, self.gamma, self.beta)
+        return super().construct(x)
 
 
 def row_sums(x):
@@ -81,16 +153,29 @@ def across_row(column, width: int):
 
 
 class Softmax(nn.Cell):
-    """Softmax over the last axis; gradient p * (g - sum(g * p)) with the sum repeated along
-    the row by across_row rather than by a broadcasting Sub."""
+    """Attention probabilities softmax(scores * scale + mask) over the last axis, mask the
+    scores' shape; gradient scale * p * (g - sum(g * p)). Float32 on CPU: one fused kernel
+    each way; otherwise the sum is repeated along the row by across_row rather than by a
+    broadcasting Sub."""
 
-    def __init__(self):
+    def __init__(self, scale: float):
         super().__init__()
+        self.scale = scale
         self.softmax = ops.Softmax(-1)
+        self.fused = cpu_kernels.library() is not None
+        if self.fused:
+            self.scale_tensor = Tensor([scale], ms.float32)
+            self.kernel = cpu_kernels.custom_op("ScaledSoftmax", _like_first, _like_first)
+            self.grad_kernel = cpu_kernels.custom_op("ScaledSoftmaxGrad", _like_first,
+                                                     _like_first)
 
-    def construct(self, x):
-        return self.softmax(x)
+    def construct(self, scores, mask):
+        if self.fused and scores.dtype == ms.float32:
+            return self.kernel(scores, mask, self.scale_tensor)
+        return self.softmax(scores * self.scale + mask)
 
-    def bprop(self, x, out, dout):
+    def bprop(self, scores, mask, out, dout):
+        if self.fused and scores.dtype == ms.float32:
+            return self.grad_kernel(out, dout, self.scale_tensor), ops.zeros_like(mask)
         total = across_row(row_sums(dout * out), out.shape[-1]).reshape(out.shape)
-        return (out * (dout - total),)
+        return out * (dout - total) * self.scale, ops.zeros_like(mask)
