@@ -2,8 +2,10 @@
 warm-up calls, for quick A/B checks of a kernel change. The step-by-step numbers in
 benchmarks/README.md, "Speed", came from this script.
 
-    .venv/bin/python benchmarks/experiments/step_time.py bert-8x128 train [calls] [variant]
+    .venv/bin/python benchmarks/experiments/step_time.py bert-8x128 train \
+        [--calls 8] [--variant NAME] [--dropout 0.1]
 """
+import argparse
 import os
 import statistics
 import sys
@@ -20,15 +22,21 @@ from src.training.distributed import setup_cpu_runtime  # noqa: E402
 
 
 def main() -> None:
-    row = sys.argv[1] if len(sys.argv) > 1 else "bert-8x128"
-    mode = sys.argv[2] if len(sys.argv) > 2 else "train"
-    calls = int(sys.argv[3]) if len(sys.argv) > 3 else 8
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("row", nargs="?", default="bert-8x128", choices=list(bench_model.ROWS))
+    p.add_argument("mode", nargs="?", default="train", choices=["inference", "train"])
+    p.add_argument("--calls", type=int, default=8, help="timed calls (median)")
+    p.add_argument("--variant", default="", help="experiments/variants.py NAME[,NAME]")
+    p.add_argument("--dropout", type=float, default=0.0)
+    args = p.parse_args()
+    row, mode, calls = args.row, args.mode, args.calls
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
     setup_cpu_runtime(2)
-    if len(sys.argv) > 4:
+    if args.variant:
         import variants
-        variants.apply(sys.argv[4])
-    side = bench_model.build_side(bench_model.parse_args(["--rows", row]), row, mode, "ours")
+        variants.apply(args.variant)
+    bench_args = bench_model.parse_args(["--rows", row, "--dropout", str(args.dropout)])
+    side = bench_model.build_side(bench_args, row, mode, "ours")
     for _ in range(5):
         side.call()
     times = []

@@ -175,7 +175,7 @@ class LeanGradNorm(nn.Cell):
     LayerNorm kernel; the gradient is written out with 2-D row sums and Tile (lean_ops),
     dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dout * gamma: 1.6x faster
     than LayerNormGrad per op on CPU, but the BERT-base step held ~100 MB more
-    (benchmarks/README.md, "Speed"), so src/ keeps the kernel."""
+    (benchmarks/README.md, "Speed"). src/ now runs the fused kernel (lean_ops.LayerNorm)."""
 
     def __init__(self, epsilon: float):
         super().__init__()
@@ -262,6 +262,17 @@ class ErfGelu(nn.Cell):
         return 0.5 * x * (1.0 + ops.erf(x * 0.7071067811865476))
 
 
+def plain_dropout():
+    """Dropout through the int32 hash ops instead of the fused HashDropout kernel."""
+    from src.models import dropout
+    build = dropout.Dropout.__init__
+
+    def init(self, *args, **kwargs):
+        build(self, *args, **kwargs)
+        self.fused = False
+    dropout.Dropout.__init__ = init
+
+
 VARIANTS = {
     "split_heads": ("SelfAttention", attention_split_heads),
     "scale_q": ("SelfAttention", attention_scale_q),
@@ -276,6 +287,7 @@ VARIANTS = {
     "gelu_tanh": ("activation", gelu_tanh_activation),
     "gelu_ops": ("activation", gelu_ops_activation),
     "gelu_erf": ("activation", gelu_erf_activation),
+    "plain_dropout": ("patch", plain_dropout),
 }
 
 
@@ -284,7 +296,9 @@ def apply(names: str) -> None:
     import src.models.heads as H
     for name in names.split(","):
         target, fn = VARIANTS[name]
-        if target in ("activation", "dense", "layer_norm"):
+        if target == "patch":
+            fn()
+        elif target in ("activation", "dense", "layer_norm"):
             setattr(B, target, fn)
             setattr(H, target, fn)
         else:
