@@ -40,7 +40,12 @@ def library() -> Optional[str]:
     return _built()
 
 
-def custom_op(name: str, out_shape, out_dtype) -> ops.Custom:
+def like_first_input(first, *rest):
+    """Shape or dtype inference of a kernel whose output is like its first input."""
+    return first
+
+
+def custom_op(name: str, out_shape=like_first_input, out_dtype=like_first_input) -> ops.Custom:
     """The Custom op running `name` from the library (call only when library() is set)."""
     return ops.Custom(f"{library()}:{name}", out_shape=out_shape, out_dtype=out_dtype,
                       func_type="aot")

@@ -39,10 +39,6 @@ def uniform_from_hash(shape, key: Tensor, site: int) -> Tensor:
     return ops.bitwise_and(h, 0x7FFFFF).astype(ms.float32) * _UNIT
 
 
-def _like_first(first, *rest):
-    return first
-
-
 class FusedDropout(nn.Cell):
     """dropout(x) for a given key through the HashDropout kernel; the gradient applies the
     same mask to the incoming gradient, so nothing is kept between the two."""
@@ -51,7 +47,7 @@ class FusedDropout(nn.Cell):
         super().__init__()
         self.site = Tensor([site], ms.int32)
         self.p_scale = Tensor(np.array([p, 1.0 / (1.0 - p)], np.float32))
-        self.kernel = cpu_kernels.custom_op("HashDropout", _like_first, _like_first)
+        self.kernel = cpu_kernels.custom_op("HashDropout")
 
     def construct(self, x, key):
         return self.kernel(x, key, self.site, self.p_scale)

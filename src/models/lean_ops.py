@@ -41,10 +41,6 @@ class BiasAdd(nn.Cell):
         return dout, dout.sum(0)
 
 
-def _like_first(first, *rest):
-    return first
-
-
 class FusedActivation(nn.Cell):
     """An elementwise activation whose gradient dout * slope(x) is recomputed from x alone.
     Float32 on CPU: one fused kernel each way (`kernel`, then `kernel`Grad); otherwise the
@@ -56,9 +52,8 @@ class FusedActivation(nn.Cell):
         super().__init__()
         self.fused = cpu_kernels.library() is not None
         if self.fused:
-            self.forward_kernel = cpu_kernels.custom_op(self.kernel, _like_first, _like_first)
-            self.grad_kernel = cpu_kernels.custom_op(self.kernel + "Grad", _like_first,
-                                                     _like_first)
+            self.forward_kernel = cpu_kernels.custom_op(self.kernel)
+            self.grad_kernel = cpu_kernels.custom_op(self.kernel + "Grad")
 
     def construct(self, x):
         if self.fused and x.dtype == ms.float32:
@@ -115,7 +110,7 @@ class FusedNorm(nn.Cell):
     def __init__(self, epsilon: float):
         super().__init__()
         self.eps = Tensor([epsilon], ms.float32)
-        self.kernel = cpu_kernels.custom_op("LayerNorm", _like_first, _like_first)
+        self.kernel = cpu_kernels.custom_op("LayerNorm")
         self.grad_kernel = cpu_kernels.custom_op("LayerNormGrad", _grad_shapes, _grad_shapes)
 
     def construct(self, x, gamma, beta):
@@ -126,11 +121,13 @@ class FusedNorm(nn.Cell):
 
 
 class LayerNorm(nn.LayerNorm):
-    """nn.LayerNorm (same parameters and names) running FusedNorm on float32 CPU inputs."""
+    """nn.LayerNorm (same parameters and names) running FusedNorm on float32 CPU inputs
+    when it normalises over the last axis alone."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fused = cpu_kernels.library() is not None
+        self.fused = (cpu_kernels.library() is not None and len(self.normalized_shape) == 1
+                      and self.begin_norm_axis == -1)
         if self.fused:
             self.fused_norm = FusedNorm(self.epsilon)
 
@@ -165,9 +162,8 @@ class Softmax(nn.Cell):
         self.fused = cpu_kernels.library() is not None
         if self.fused:
             self.scale_tensor = Tensor([scale], ms.float32)
-            self.kernel = cpu_kernels.custom_op("ScaledSoftmax", _like_first, _like_first)
-            self.grad_kernel = cpu_kernels.custom_op("ScaledSoftmaxGrad", _like_first,
-                                                     _like_first)
+            self.kernel = cpu_kernels.custom_op("ScaledSoftmax")
+            self.grad_kernel = cpu_kernels.custom_op("ScaledSoftmaxGrad")
 
     def construct(self, scores, mask):
         if self.fused and scores.dtype == ms.float32:
