@@ -1,9 +1,11 @@
-"""Fused float32 CPU kernels (exact GELU, layer norm) as MindSpore Custom "aot" ops.
+"""Fused float32 CPU kernels (GELU exact and tanh, layer norm, attention softmax, dropout)
+as MindSpore Custom "aot" ops.
 
 On MindSpore's CPU backend the exact GELU is a chain of ~15 elementwise kernels forward
-and backward (erf, exp, multiplies, adds) and LayerNormGrad runs ~9 ms per 1024x768 call;
-together ~0.3 s of a 2 s BERT-base training step (benchmarks/README.md, "Speed"). One
-vectorised C++ loop each does the same work in a pass or two.
+and backward (erf, exp, multiplies, adds), LayerNormGrad runs ~9 ms per 1024x768 call and
+the dropout hash is ~12 int32 ops that keep scratch; GELU and layer norm alone were ~0.3 s
+of a 2 s BERT-base training step (benchmarks/README.md, "Speed"). One vectorised C++ loop
+each does the same work in a pass or two.
 
 cpu_kernels.cc is compiled with the system C++ compiler on first use (g++ or $CXX, ~2 s)
 into a cache keyed by the source, flags and CPU, written atomically so concurrent ranks
@@ -40,6 +42,11 @@ def library() -> Optional[str]:
     return _built()
 
 
+def enabled() -> bool:
+    """Whether layers built now should run the fused kernels."""
+    return library() is not None
+
+
 def like_first_input(first, *rest):
     """Shape or dtype inference of a kernel whose output is like its first input."""
     return first
@@ -70,7 +77,7 @@ def _built() -> Optional[str]:
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
     if not compiler:
         logger.warning("no C++ compiler found (g++ or $CXX): fused CPU kernels off, "
-                       "GELU and layer norm run as plain ops (slower)")
+                       "GELU, layer norm, softmax and dropout run as plain ops (slower)")
         return None
     source = SOURCE.read_bytes()
     key = hashlib.sha256(b"\0".join([source, " ".join(FLAGS).encode(), compiler.encode(),

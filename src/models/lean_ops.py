@@ -50,7 +50,7 @@ class FusedActivation(nn.Cell):
 
     def __init__(self):
         super().__init__()
-        self.fused = cpu_kernels.library() is not None
+        self.fused = cpu_kernels.enabled()
         if self.fused:
             self.forward_kernel = cpu_kernels.custom_op(self.kernel)
             self.grad_kernel = cpu_kernels.custom_op(self.kernel + "Grad")
@@ -126,7 +126,7 @@ class LayerNorm(nn.LayerNorm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fused = (cpu_kernels.library() is not None and len(self.normalized_shape) == 1
+        self.fused = (cpu_kernels.enabled() and len(self.normalized_shape) == 1
                       and self.begin_norm_axis == -1)
         if self.fused:
             self.fused_norm = FusedNorm(self.epsilon)
@@ -159,7 +159,7 @@ class Softmax(nn.Cell):
         super().__init__()
         self.scale = scale
         self.softmax = ops.Softmax(-1)
-        self.fused = cpu_kernels.library() is not None
+        self.fused = cpu_kernels.enabled()
         if self.fused:
             self.scale_tensor = Tensor([scale], ms.float32)
             self.kernel = cpu_kernels.custom_op("ScaledSoftmax")
