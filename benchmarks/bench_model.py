@@ -2,10 +2,12 @@
 
 One process times both sides, interleaved (ours, peer, ours, peer, ...), and reports the
 median of the repeats; the matmul ceiling is timed between the two sides in every repeat.
-Peak resident memory is measured per side in a fresh subprocess each, so the two
-frameworks' allocators never share a process. See benchmarks/README.md for what every number means.
+Each (row, mode) is timed in a process of its own (MindSpore's pool keeps what a row
+allocated, and all rows in one process ran out of memory), and peak resident memory is
+measured per side in a fresh subprocess each, so the two frameworks' allocators never
+share a process. See benchmarks/README.md for what every number means.
 
-    .venv/bin/python benchmarks/bench_model.py              # all rows, ~15 min on 2 cores
+    .venv/bin/python benchmarks/bench_model.py              # all rows, ~35 min on 2 cores
     .venv/bin/python benchmarks/bench_model.py --quick      # smoke run, ~3 min
     .venv/bin/python benchmarks/bench_model.py --rows bert-8x128 --repeats 7 --threads 2
 """
@@ -18,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,7 +60,9 @@ def parse_args(argv=None):
                    help="apply benchmarks/experiments/variants.py:NAME to our model (experiments)")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "model"),
                    help="output path without extension (.json and .md are written)")
-    p.add_argument("--worker", default="", help=argparse.SUPPRESS)  # internal: memory probe
+    # internal: a child process that times one "row:mode" pair, or measures one "row:mode:side"
+    p.add_argument("--pair", default="", help=argparse.SUPPRESS)
+    p.add_argument("--worker", default="", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
         args.rows, args.repeats, args.iters, args.warmup, args.no_memory = \
@@ -390,21 +395,30 @@ def current_rss_kb():
     return proc_status_kb("VmRSS")
 
 
-def measure_memory(args, row, mode, which):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", f"{row}:{mode}:{which}",
+def child_result(args, flag, value):
+    """Run this script with the same settings and `flag value`; its last JSON line, or None."""
+    cmd = [sys.executable, os.path.abspath(__file__), flag, value,
            "--threads", str(args.threads), "--ms-threads", str(args.ms_threads),
-           "--jit-level", args.jit_level, "--dropout", str(args.dropout)]
+           "--jit-level", args.jit_level, "--dropout", str(args.dropout),
+           "--repeats", str(args.repeats), "--iters", str(args.iters),
+           "--warmup", str(args.warmup)]
     for item in args.context:
         cmd += ["--context", item]
     if args.variant:
         cmd += ["--variant", args.variant]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode or not lines:
-        print(f"memory probe {row}:{mode}:{which} failed:\n{proc.stderr[-2000:]}",
+        print(f"{flag} {value} failed (exit {proc.returncode}; its stderr is above)",
               file=sys.stderr)
         return None
-    info = json.loads(lines[-1])
+    return json.loads(lines[-1])
+
+
+def measure_memory(args, row, mode, which):
+    info = child_result(args, "--worker", f"{row}:{mode}:{which}")
+    if info is None:
+        return None
     return dict(peak_mb=info["peak_kb"] / 1024,
                 above_import_mb=(info["peak_kb"] - info["imported_kb"]) / 1024)
 
@@ -529,16 +543,21 @@ def main(argv=None):
     if args.worker:
         memory_worker(args)
         return
-    init_frameworks(args)
-    rows = []
+    if args.pair:
+        init_frameworks(args)
+        print(json.dumps(run_pair(args, *args.pair.split(":"))), flush=True)
+        return
+    rows, failed = [], []
     for row in args.rows:
         for mode in args.modes:
             if ROWS[row][4] == "all" and mode == "inference":
                 continue  # the head is not part of inference: same as the masked row
             print(f"{row} {mode} ...", flush=True)
-            rec = run_pair(args, row, mode)
-            if not args.no_memory and mode == "train" or (not args.no_memory
-                                                           and row == "bert-8x128"):
+            rec = child_result(args, "--pair", f"{row}:{mode}")
+            if rec is None:
+                failed.append(f"{row} {mode}")
+                continue
+            if not args.no_memory and (mode == "train" or row == "bert-8x128"):
                 rec["memory"] = {w: measure_memory(args, row, mode, w) for w in ("ours", "peer")}
             print(f"  ours {rec['ours_tok_s']:.0f} tok/s, peer {rec['peer_tok_s']:.0f} tok/s, "
                   f"ratio {rec['ratio']:.2f}, ours MFU {rec['ours_mfu']:.0%}, best: ours "
@@ -548,13 +567,12 @@ def main(argv=None):
             rows.append(rec)
             write_results(args, argv, rows)
     write_results(args, argv, rows, show=True)
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)} (not in the results)")
 
 
 def write_results(args, argv, rows, show=False):
     """Write model.json and model.md (after every row, so a crash keeps what was measured)."""
-    import mindspore as ms
-    import torch
-    import transformers
     cpu = platform.processor() or "cpu"
     try:
         with open("/proc/cpuinfo") as f:
@@ -564,17 +582,15 @@ def write_results(args, argv, rows, show=False):
     result = dict(command="python " + " ".join([os.path.relpath(__file__, ROOT)]
                                                 + (argv if argv is not None else sys.argv[1:])),
                   env=dict(cpu=cpu, cores=os.cpu_count(), threads=args.threads,
-                           mindspore=ms.__version__, torch=torch.__version__,
-                           transformers=transformers.__version__, jit_level=args.jit_level,
+                           mindspore=version("mindspore"), torch=version("torch"),
+                           transformers=version("transformers"), jit_level=args.jit_level,
                            context=args.context, variant=args.variant, dropout=args.dropout,
                            repeats=args.repeats, iters=args.iters,
                            time=time.strftime("%Y-%m-%d %H:%M:%S")),
                   rows=rows)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out + ".json", "w") as f:
-        json.dump(result, f, indent=1)
-    with open(args.out + ".md", "w") as f:
-        f.write(markdown(result))
+    from src.files import write_text_atomic
+    write_text_atomic(args.out + ".json", json.dumps(result, indent=1))
+    write_text_atomic(args.out + ".md", markdown(result))
     if show:
         print(markdown(result))
 
