@@ -52,6 +52,33 @@ def test_loss_falls_and_outputs_are_written(tmp_path):
                      "best_metric": None, "best_step": None}
 
 
+class StallingSource:
+    """Wraps a source; from the `after`-th batch on, each batch takes `delay_s` to arrive."""
+
+    def __init__(self, source, after, delay_s):
+        self.source, self.after, self.delay_s = source, after, delay_s
+        self.batches_per_epoch = source.batches_per_epoch
+        self.served = 0
+
+    def batches(self, epoch, skip):
+        for batch in self.source.batches(epoch, skip):
+            self.served += 1
+            if self.served > self.after:
+                time.sleep(self.delay_s)
+            yield batch
+
+
+def test_metrics_show_the_share_of_time_spent_waiting_for_data(tmp_path):
+    trainer = make_trainer(config(tmp_path, train_steps=9, logging_steps=3,
+                                  save_checkpoint_steps=9))
+    trainer.source = StallingSource(trainer.source, after=6, delay_s=0.5)
+    trainer.train()
+    rows = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    shares = {r["step"]: r["data_wait_share"] for r in rows}
+    # steps 4-6 (compiled, batches in memory) hardly wait; steps 7-9 wait 0.5 s for each batch
+    assert shares[6] < 0.3 and shares[9] > 0.7, shares
+
+
 class ScriptedEvaluation:
     """Returns the given metric values in turn, so the best step is known in advance."""
 

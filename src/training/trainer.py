@@ -63,6 +63,7 @@ class Trainer:
         self.lrs = lrs
         self.state = {"step": 0, "micro_batches": 0, "skipped_steps": 0,
                       "best_metric": None, "best_step": None}
+        self.waited_s = self.stepped_s = 0.0  # since the last metrics line
 
     @property
     def extra_state(self):
@@ -123,10 +124,13 @@ class Trainer:
     def _one_step(self, batches: Iterator[tuple], log: MetricsLog, bar: tqdm) -> None:
         config, state = self.config, self.state
         self.model.stream.set_key(config.seed, state["step"], self.rank)
-        micro = [next(batches) for _ in range(config.accumulation_steps)]
         start = time.perf_counter()
+        micro = [next(batches) for _ in range(config.accumulation_steps)]
+        fed = time.perf_counter()
         loss, applied = self.step_fn.run(micro)
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - fed
+        self.waited_s += fed - start
+        self.stepped_s += elapsed
         state["step"] += 1
         state["micro_batches"] += len(micro)
         state["skipped_steps"] += 0 if applied else 1
@@ -137,9 +141,13 @@ class Trainer:
         bar.update(1)
         step = state["step"]
         if step % config.logging_steps == 0 or step == config.train_steps:
+            # the share of the time the step waited for the data pipeline (0: never starved)
+            data_wait = self.waited_s / (self.waited_s + self.stepped_s)
             log.write({"step": step, "loss": loss, "lr": lr, "tokens_per_s": tokens / elapsed,
+                       "data_wait_share": data_wait,
                        "loss_scale": float(self.step_fn.loss_scale.scale.asnumpy()),
                        "skipped_steps": state["skipped_steps"]})
+            self.waited_s = self.stepped_s = 0.0
         improved = False
         if self.evaluate and ((config.eval_steps and step % config.eval_steps == 0)
                               or step == config.train_steps):
