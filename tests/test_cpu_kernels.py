@@ -1,6 +1,7 @@
 """The fused CPU kernels (src/models/cpu_kernels.cc) against the plain-ops formulas they
-replace, values and gradients in graph and PyNative mode; and the fallback to plain ops
-when the kernels are switched off or cannot be built."""
+replace, values and gradients in graph and PyNative mode (the sum of squares against
+float64); and the fallback to plain ops when the kernels are switched off or cannot be
+built."""
 import logging
 
 import mindspore as ms
@@ -164,3 +165,18 @@ def test_layer_norm_over_several_axes_runs_the_stock_kernel():
     stock = nn.LayerNorm((4, 8), begin_norm_axis=1, begin_params_axis=1)
     assert not norm.fused
     assert np.allclose(norm(x).asnumpy(), stock(x).asnumpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["graph", "pynative"])
+@pytest.mark.parametrize("shape", [(), (7,), (5, 3), (2, 3, 4), (4097,), (30522, 768)])
+def test_sum_of_squares_kernel_matches_float64(shape, mode):
+    from src.training.optimizers import SumOfSquares
+    x = (RNG.standard_normal(shape) * 0.1).astype(np.float32)
+    exact = (x.astype(np.float64) ** 2).sum()
+    fused, plain = SumOfSquares(), SumOfSquares()
+    plain.fused = False
+    got = [float((ms.jit(cell) if mode == "graph" else cell)(ms.Tensor(x)).asnumpy())
+           for cell in (fused, plain)]
+    assert fused.fused
+    # float32 result: the kernel (blocks added in double) within 1e-6 of the exact sum
+    assert abs(got[0] - exact) <= 1e-6 * exact and abs(got[1] - exact) <= 1e-5 * exact

@@ -24,7 +24,7 @@ def pairs():
     from mindspore import Parameter, Tensor, nn, ops
     from src.models.lean_ops import ExactGELU, LayerNorm, Softmax, TanhGELU, across_row, \
         row_sums
-    from src.training.optimizers import sum_of_squares
+    from src.training.optimizers import SumOfSquares, sum_of_squares
     rng = np.random.default_rng(0)
 
     def tensor(*shape):
@@ -61,8 +61,11 @@ def pairs():
     table = {}
     for name, shape in (("square_sum_3072x768", (3072, 768)),
                         ("square_sum_30522x768", (30522, 768))):
-        table[name] = ("sum of squares (global norm)", norm_squared, sum_of_squares,
-                       (tensor(*shape),))
+        table[name] = ("sum of squares (global norm): ops.norm vs fused kernel", norm_squared,
+                       SumOfSquares(), (tensor(*shape),))
+    table["square_sum_rows"] = ("sum of squares of 30522x768: row sums (plain ops) vs fused "
+                                "kernel", sum_of_squares, SumOfSquares(),
+                                (tensor(30522, 768),))
     table["row_sum_4d"] = ("sum over the last axis of 2x12x512x512", last_axis_sum, row_sums,
                            (tensor(2, 12, 512, 512),))
     table["row_repeat"] = ("(12288, 1) -> (12288, 512)", broadcast_row, repeat_row,

@@ -262,15 +262,26 @@ class ErfGelu(nn.Cell):
         return 0.5 * x * (1.0 + ops.erf(x * 0.7071067811865476))
 
 
-def plain_dropout():
-    """Dropout through the int32 hash ops instead of the fused HashDropout kernel."""
-    from src.models import dropout
-    build = dropout.Dropout.__init__
+def plain_kernel(cls):
+    """Instances of cls built from now on run their plain-ops formula, not the fused kernel."""
+    build = cls.__init__
 
     def init(self, *args, **kwargs):
         build(self, *args, **kwargs)
         self.fused = False
-    dropout.Dropout.__init__ = init
+    cls.__init__ = init
+
+
+def plain_dropout():
+    """Dropout through the int32 hash ops instead of the fused HashDropout kernel."""
+    from src.models import dropout
+    plain_kernel(dropout.Dropout)
+
+
+def plain_norm():
+    """The gradient norm's sums of squares through row sums instead of the fused kernel."""
+    from src.training import optimizers
+    plain_kernel(optimizers.SumOfSquares)
 
 
 VARIANTS = {
@@ -288,6 +299,7 @@ VARIANTS = {
     "gelu_ops": ("activation", gelu_ops_activation),
     "gelu_erf": ("activation", gelu_erf_activation),
     "plain_dropout": ("patch", plain_dropout),
+    "plain_norm": ("patch", plain_norm),
 }
 
 

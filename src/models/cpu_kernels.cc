@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
 #include <limits>
 
 namespace {
@@ -235,5 +236,26 @@ extern "C" int HashDropout(int, void** params, int* ndims, int64_t** shapes, con
     const float u = static_cast<float>(h & 0x7FFFFFu) * (1.f / 8388608.f);
     y[i] = x[i] * (u >= p ? scale : 0.f);
   }
+  return 0;
+}
+
+// Sum of the squares of all elements (the global gradient norm, LAMB's trust ratio).
+// input x; output out (1). float partial sums per block, the blocks added in double, so a
+// 23M-element embedding gradient sums as accurately as the row-wise plain ops.
+extern "C" int SumOfSquares(int, void** params, int* ndims, int64_t** shapes, const char**,
+                            void*, void*) {
+  constexpr int64_t kBlock = 4096;
+  const float* x = static_cast<const float*>(params[0]);
+  float* out = static_cast<float*>(params[1]);
+  const int64_t n = numel(ndims[0], shapes[0]);
+  double total = 0.0;
+  for (int64_t start = 0; start < n; start += kBlock) {
+    const int64_t end = std::min(n, start + kBlock);
+    float part = 0.f;
+#pragma omp simd reduction(+ : part)
+    for (int64_t i = start; i < end; ++i) part += x[i] * x[i];
+    total += part;
+  }
+  out[0] = static_cast<float>(total);
   return 0;
 }

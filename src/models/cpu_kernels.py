@@ -1,5 +1,5 @@
-"""Fused float32 CPU kernels (GELU exact and tanh, layer norm, attention softmax, dropout)
-as MindSpore Custom "aot" ops.
+"""Fused float32 CPU kernels (GELU exact and tanh, layer norm, attention softmax, dropout,
+sum of squares) as MindSpore Custom "aot" ops.
 
 On MindSpore's CPU backend the exact GELU is a chain of ~15 elementwise kernels forward
 and backward (erf, exp, multiplies, adds), LayerNormGrad runs ~9 ms per 1024x768 call and
@@ -52,6 +52,11 @@ def like_first_input(first, *rest):
     return first
 
 
+def one_value(*inputs):
+    """Shape inference of a kernel that reduces its input to one value."""
+    return [1]
+
+
 def custom_op(name: str, out_shape=like_first_input, out_dtype=like_first_input) -> ops.Custom:
     """The Custom op running `name` from the library (call only when library() is set)."""
     return ops.Custom(f"{library()}:{name}", out_shape=out_shape, out_dtype=out_dtype,
@@ -77,7 +82,8 @@ def _built() -> Optional[str]:
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
     if not compiler:
         logger.warning("no C++ compiler found (g++ or $CXX): fused CPU kernels off, "
-                       "GELU, layer norm, softmax and dropout run as plain ops (slower)")
+                       "GELU, layer norm, softmax, dropout and the gradient norm run as plain "
+                       "ops (slower)")
         return None
     source = SOURCE.read_bytes()
     key = hashlib.sha256(b"\0".join([source, " ".join(FLAGS).encode(), compiler.encode(),

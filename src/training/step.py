@@ -11,12 +11,18 @@ import mindspore as ms
 from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 
 from src.training.config import TrainConfig
-from src.training.optimizers import sum_of_squares
+from src.training.optimizers import SumOfSquares
 
 
-def global_norm(grads: tuple) -> Tensor:
+class GlobalNorm(nn.Cell):
     """The L2 norm of all gradients together (inf or nan when any element is)."""
-    return ops.sqrt(ops.addn([sum_of_squares(g) for g in grads]))
+
+    def __init__(self):
+        super().__init__()
+        self.sum_of_squares = SumOfSquares()
+
+    def construct(self, grads):
+        return ops.sqrt(ops.addn([self.sum_of_squares(g) for g in grads]))
 
 
 class LossScale(nn.Cell):
@@ -82,6 +88,7 @@ class TrainStep:
     def _update_fn(self):
         """grads (summed over the step's micro-batches, scaled) -> guarded optimizer update."""
         loss_scale, optimizer, reducer = self.loss_scale, self.optimizer, self.reducer
+        global_norm = GlobalNorm()
         divisor, max_norm = float(self.steps), self.max_norm
 
         def update(grads):
