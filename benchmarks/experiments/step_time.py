@@ -3,7 +3,7 @@ warm-up calls, for quick A/B checks of a kernel change. The step-by-step numbers
 benchmarks/README.md, "Speed", came from this script.
 
     .venv/bin/python benchmarks/experiments/step_time.py bert-8x128 train \
-        [--calls 8] [--variant NAME] [--dropout 0.1]
+        [--calls 8] [--variant NAME] [--dropout 0.1] [--threads 2]
 """
 import argparse
 import os
@@ -28,10 +28,12 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=8, help="timed calls (median)")
     p.add_argument("--variant", default="", help="experiments/variants.py NAME[,NAME]")
     p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--threads", type=int, default=2,
+                   help="MindSpore's CPU threads (its own default is 25)")
     args = p.parse_args()
     row, mode, calls = args.row, args.mode, args.calls
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
-    setup_cpu_runtime(2)
+    setup_cpu_runtime(args.threads)
     if args.variant:
         import variants
         variants.apply(args.variant)
