@@ -82,9 +82,13 @@ def set_thread_env(threads: int) -> None:
     os.environ.setdefault("GLOG_v", "3")  # MindSpore: errors only
 
 
-def parse_value(text: str):
+def apply_context(items):
+    """ms.set_context(key=value) for each "key=value" (the value read as a YAML scalar)."""
+    import mindspore as ms
     import yaml
-    return yaml.safe_load(text)
+    for item in items:
+        key, _, value = item.partition("=")
+        ms.set_context(**{key: yaml.safe_load(value)})
 
 
 # --------------------------------------------------------------------------- setup
@@ -101,9 +105,7 @@ def init_frameworks(args):
     # the trainer's own CPU setup (threads: MindSpore's default is 25 on any machine)
     from src.training.distributed import setup_cpu_runtime
     setup_cpu_runtime(args.ms_threads or args.threads)
-    for item in args.context:
-        key, _, value = item.partition("=")
-        ms.set_context(**{key: parse_value(value)})
+    apply_context(args.context)
     if args.variant:
         sys.path.insert(0, os.path.join(ROOT, "benchmarks", "experiments"))
         import variants
@@ -557,7 +559,7 @@ def main(argv=None):
             if rec is None:
                 failed.append(f"{row} {mode}")
                 continue
-            if not args.no_memory and (mode == "train" or row == "bert-8x128"):
+            if not args.no_memory:
                 rec["memory"] = {w: measure_memory(args, row, mode, w) for w in ("ours", "peer")}
             print(f"  ours {rec['ours_tok_s']:.0f} tok/s, peer {rec['peer_tok_s']:.0f} tok/s, "
                   f"ratio {rec['ratio']:.2f}, ours MFU {rec['ours_mfu']:.0%}, best: ours "

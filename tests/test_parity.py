@@ -64,6 +64,26 @@ def test_pretraining_outputs_match(case, mode, tmp_path_factory):
             assert_close(pooled, base(**torch_inputs(ids, mask, types)).pooler_output)
 
 
+@pytest.mark.parametrize("case", ["bert", "roberta"])
+def test_masked_positions_head_matches_all_positions(case, tmp_path_factory):
+    """The head the trainer runs projects only the masked positions (gathered first): its
+    logits equal transformers' all-position logits at those positions."""
+    family = CASES[case][0]
+    hf, ours_dir = converted(case, "pretraining", tmp_path_factory)
+    ids, mask, types = sample_inputs(family)
+    rng = np.random.default_rng(3)
+    positions = np.sort(np.stack([rng.choice(int(m.sum()), 3, replace=False) for m in mask]),
+                        1).astype(np.int32)
+    with torch.no_grad():
+        theirs = hf(**torch_inputs(ids, mask, types))
+    full = (theirs.logits if family == "roberta" else theirs.prediction_logits).numpy()
+    logits = run(load_pretrained(ours_dir, head="pretraining"), "graph", ids, mask, types,
+                 positions)[0]
+    expected = np.take_along_axis(full, positions[..., None].astype(np.int64), 1)
+    assert logits.shape == expected.shape
+    assert np.abs(logits - expected).max() <= TOL
+
+
 @pytest.mark.parametrize("mode", ["graph", "pynative"])
 def test_roberta_pooled_output_matches(mode, tmp_path_factory):
     hf, ours_dir = converted("roberta", None, tmp_path_factory)

@@ -3,7 +3,8 @@ warm-up calls, for quick A/B checks of a kernel change. The step-by-step numbers
 benchmarks/README.md, "Speed", came from this script.
 
     .venv/bin/python benchmarks/experiments/step_time.py bert-8x128 train \
-        [--calls 8] [--variant NAME] [--dropout 0.1] [--threads 2]
+        [--calls 8] [--variant NAME] [--dropout 0.1] [--threads 2] \
+        [--context inter_op_parallel_num=1]
 """
 import argparse
 import os
@@ -30,10 +31,13 @@ def main() -> None:
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--threads", type=int, default=2,
                    help="MindSpore's CPU threads (its own default is 25)")
+    p.add_argument("--context", action="append", default=[],
+                   help="extra ms.set_context key=value (repeatable)")
     args = p.parse_args()
     row, mode, calls = args.row, args.mode, args.calls
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
     setup_cpu_runtime(args.threads)
+    bench_model.apply_context(args.context)
     if args.variant:
         import variants
         variants.apply(args.variant)
