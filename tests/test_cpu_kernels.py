@@ -11,6 +11,7 @@ from mindspore import nn
 
 from src.models import cpu_kernels, lean_ops
 from src.models.dropout import Dropout, DropoutStream
+from src.training.optimizers import SumOfSquares
 
 RNG = np.random.default_rng(7)
 
@@ -170,7 +171,6 @@ def test_layer_norm_over_several_axes_runs_the_stock_kernel():
 @pytest.mark.parametrize("mode", ["graph", "pynative"])
 @pytest.mark.parametrize("shape", [(), (7,), (5, 3), (2, 3, 4), (4097,), (30522, 768)])
 def test_sum_of_squares_kernel_matches_float64(shape, mode):
-    from src.training.optimizers import SumOfSquares
     x = (RNG.standard_normal(shape) * 0.1).astype(np.float32)
     exact = (x.astype(np.float64) ** 2).sum()
     fused, plain = SumOfSquares(), SumOfSquares()
