@@ -44,6 +44,10 @@ def make_hf_model(family: str, head, folder: str, seed: int = 0, **overrides):
         for name, p in model.named_parameters():
             p.copy_(torch.randn_like(p) * (0.5 if "LayerNorm" in name or "norm" in name else 0.1)
                     + (1.0 if name.endswith(("LayerNorm.weight", "norm.weight")) else 0.0))
+        if family == "luke" and hasattr(model, "lm_head"):
+            # the released LUKE ties its word decoder to the word embeddings; transformers 5's
+            # LukeForMaskedLM no longer ties them itself
+            model.lm_head.decoder.weight.copy_(model.luke.embeddings.word_embeddings.weight)
     model.save_pretrained(folder)
     return model
 

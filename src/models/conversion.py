@@ -152,6 +152,9 @@ def arrays_to_project(config: ModelConfig, head: Optional[str], arrays: Dict[str
     _check_tied(arrays, source=source)
     _check_buffers(arrays, config, source)
     notes = _fill_entity_queries(arrays, config)
+    for name in [n for n in arrays if n.endswith(".decoder.bias")]:
+        # a tied bias may be saved under the decoder's name only
+        arrays.setdefault(name[: -len(".decoder.bias")] + ".bias", arrays[name])
     out, missing = {}, []
     for ours, theirs in all_pairs(config, head):
         if all(t in arrays for t in theirs):
@@ -218,6 +221,9 @@ def project_to_hf(model_dir: str) -> Tuple[Dict, Dict[str, np.ndarray]]:
             raise UserError(f"{model_dir}: weights lack {ours}")
         for name, part in zip(theirs, np.split(arrays[ours], len(theirs), axis=0)):
             out[name] = np.ascontiguousarray(part)
+    if config.model_type == "luke" and "mlm.bias" in arrays:
+        # transformers 5's LukeForMaskedLM does not tie its word decoder: it must be in the file
+        out["lm_head.decoder.weight"] = out["luke.embeddings.word_embeddings.weight"]
     return config_to_hf(config, head), out
 
 
@@ -342,7 +348,7 @@ def _convert_zoo(src: str, dst: str, fmt: str, config_path: Optional[str],
     config = load_model_config(config_path)
     if config.model_type == "luke":
         arrays, skipped = zoo_luke_to_hf(read_weights(src), src)
-        head = "masked_lm" if "lm_head.bias" in arrays else None
+        head = "masked_lm" if any(n.startswith("lm_head.") for n in arrays) else None
         arrays, notes = arrays_to_project(config, head, arrays, src)
     else:
         arrays, skipped = zoo_to_project(read_weights(src), config, src)

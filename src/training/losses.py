@@ -40,9 +40,18 @@ def span_loss(start_logits: Tensor, end_logits: Tensor, start_positions: Tensor,
 
 
 def token_loss(logits: Tensor, labels: Tensor) -> Tensor:
-    """Cross entropy over labelled tokens; label -1 (later sub-tokens, specials, padding) is ignored."""
+    """Cross entropy over labelled tokens (or LUKE's candidate spans); label -1 (later
+    sub-tokens, specials, padding) is ignored."""
     weights = (labels >= 0).astype(ms.float32)
     return weighted_cross_entropy(logits, ops.maximum(labels, 0), weights)
+
+
+def binary_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
+    """Multi-label (Open Entity typing): mean sigmoid cross entropy over every (row, label),
+    in the stable form max(x, 0) - x * y + log(1 + exp(-|x|))."""
+    x = logits.astype(ms.float32)
+    y = targets.astype(ms.float32)
+    return (ops.maximum(x, 0.0) - x * y + ops.log(1.0 + ops.exp(-ops.abs(x)))).mean()
 
 
 def mse_loss(scores: Tensor, targets: Tensor) -> Tensor:
