@@ -38,7 +38,7 @@ def _add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
     """`pretrain`: corpus -> sharded MindRecord of pretraining instances."""
-    from src.data.pretraining import MASKINGS, OBJECTIVES, PretrainOptions
+    from src.data.pretraining.instances import MASKINGS, OBJECTIVES, PretrainOptions
 
     defaults = PretrainOptions()
     parser = sub.add_parser("pretrain", help="corpus -> pretraining MindRecord shards")
@@ -99,7 +99,8 @@ def _squad_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _squad(args: argparse.Namespace) -> None:
-    from src.data.squad import SquadOptions, create_squad_data
+    from src.data.tasks.squad import SquadOptions
+    from src.data.tasks.squad_records import create_squad_data
 
     options = SquadOptions(args.max_seq_length, args.doc_stride, args.max_query_length)
     create_squad_data(args.input, args.model_dir, args.output, options, args.split, args.overwrite,
@@ -118,7 +119,7 @@ def _labelled_task_parser(sub: argparse._SubParsersAction, name: str, help_text:
 
 def _ner_parser(sub: argparse._SubParsersAction) -> None:
     """`ner`: CoNLL-2003 columns, CLUENER2020 JSON lines, MSRA/People's Daily character BIO files."""
-    from src.data.ner import FORMATS
+    from src.data.tasks.ner import FORMATS
 
     parser = _labelled_task_parser(sub, "ner", "NER files -> MindRecord token features", 128)
     parser.add_argument("--format", default="auto", choices=FORMATS,
@@ -129,7 +130,7 @@ def _ner_parser(sub: argparse._SubParsersAction) -> None:
 
 def _classification_parser(sub: argparse._SubParsersAction) -> None:
     """`classification`: GLUE TSVs, CLUE JSON lines, ChnSentiCorp TSV."""
-    from src.data.classification import DATASETS
+    from src.data.tasks.classification import DATASETS
 
     parser = _labelled_task_parser(sub, "classification", "GLUE/CLUE files -> MindRecord features", 128)
     parser.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="which dataset layout")
@@ -141,14 +142,14 @@ def _race_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _ner(args: argparse.Namespace) -> None:
-    from src.data.ner import NerOptions, create_ner_data
+    from src.data.tasks.ner import NerOptions, create_ner_data
 
     options = NerOptions(args.max_seq_length, args.format, args.input_scheme, args.tag_scheme, args.do_lower_case)
     create_ner_data(args.input, args.model_dir, args.output, options, args.split, args.overwrite, args.label_file)
 
 
 def _classification(args: argparse.Namespace) -> None:
-    from src.data.classification import ClassificationOptions, create_classification_data
+    from src.data.tasks.classification import ClassificationOptions, create_classification_data
 
     options = ClassificationOptions(args.dataset, args.max_seq_length, args.do_lower_case)
     create_classification_data(args.input, args.model_dir, args.output, options, args.split, args.overwrite,
@@ -156,7 +157,7 @@ def _classification(args: argparse.Namespace) -> None:
 
 
 def _race(args: argparse.Namespace) -> None:
-    from src.data.race import RaceOptions, create_race_data
+    from src.data.tasks.race import RaceOptions, create_race_data
 
     options = RaceOptions(args.max_seq_length, args.do_lower_case)
     create_race_data(args.input, args.model_dir, args.output, options, args.split, args.overwrite, args.label_file)
@@ -164,7 +165,8 @@ def _race(args: argparse.Namespace) -> None:
 
 def _pretrain(args: argparse.Namespace) -> None:
     """Run the pretraining data builder with the parsed options."""
-    from src.data.pretraining import PretrainOptions, create_pretraining_data
+    from src.data.pretraining.instances import PretrainOptions
+    from src.data.pretraining.records import create_pretraining_data
 
     options = PretrainOptions(
         max_seq_length=args.max_seq_length, max_predictions_per_seq=args.max_predictions_per_seq,
@@ -178,7 +180,7 @@ def _pretrain(args: argparse.Namespace) -> None:
 
 def _dupe_factor(given: int | None, masking: str) -> int:
     """BERT's 10 passes for static masking; one pass for dynamic, whose reader re-masks every epoch."""
-    from src.data.pretraining import PretrainOptions
+    from src.data.pretraining.instances import PretrainOptions
 
     if given is not None:
         return given

@@ -19,7 +19,7 @@ from src.errors import UserError, run_cli
 
 def prepare_run(config, source: str, rank: int, world: int):
     """Task, model, batches and evaluation of a fine-tuning run, checked against each other."""
-    from src.data.task_records import read_task_manifest
+    from src.data.tasks.task_records import read_task_manifest
     from src.data.tokenization import load_tokenizer
     from src.metrics.classification import primary_metric
     from src.models import load_pretrained

@@ -44,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     from src.config import load_config
-    from src.data.mindrecord import read_manifest
+    from src.data.pretraining.records import read_manifest
     from src.tasks.pretraining import Evaluator, MindRecordSource, loss_function, masked_tokens
     from src.training.config import PretrainConfig
     from src.training.distributed import setup_device

@@ -34,8 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-from src.data.squad import SquadOptions, read_squad  # noqa: E402
-from src.data.squad_features import build_squad_features  # noqa: E402
+from src.data.tasks.squad import SquadOptions, read_squad  # noqa: E402
+from src.data.tasks.squad_features import build_squad_features  # noqa: E402
 from src.data.tokenization import load_tokenizer  # noqa: E402
 from src.data.vocab import train_vocab  # noqa: E402
 

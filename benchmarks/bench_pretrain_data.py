@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from src.data.corpus import list_files, read_documents  # noqa: E402
-from src.data.pretraining import PretrainOptions, create_pretraining_data  # noqa: E402
+from src.data.pretraining.instances import PretrainOptions  # noqa: E402
+from src.data.pretraining.records import create_pretraining_data  # noqa: E402
 from src.data.tokenization import load_tokenizer  # noqa: E402
 from src.data.vocab import train_vocab  # noqa: E402
 

@@ -20,9 +20,11 @@ import numpy as np
 import pytest
 
 from src.data import mindrecord
-from src.data.mindrecord import create_pretraining_dataset, read_manifest, read_schema_version
-from src.data.pretraining import (MaskingSpec, PretrainOptions, Segments, _choose_tokens, _choose_words,
-                                  create_pretraining_data, load_builder, mask_tokens, truncate_pair)
+from src.data.pretraining import records
+from src.data.pretraining.instances import PretrainOptions, Segments, load_builder, truncate_pair
+from src.data.pretraining.masking import MaskingSpec, _choose_tokens, _choose_words, mask_tokens
+from src.data.pretraining.records import (create_pretraining_data, create_pretraining_dataset, read_manifest,
+                                          read_schema_version)
 from src.data.vocab import train_vocab
 from src.errors import UserError
 
@@ -298,7 +300,7 @@ def test_round_trip_and_manifest(english, tmp_path):
     expected = [builder.build(i, documents[start:min(start + 50, 120)]) for i, start in enumerate(range(0, 120, 50))]
     dataset = create_pretraining_dataset(str(tmp_path / "out"), shuffle=False)
     rows = list(dataset.create_dict_iterator(output_numpy=True, num_epochs=1))
-    for name in mindrecord.PRETRAINING_COLUMNS:
+    for name in records.PRETRAINING_COLUMNS:
         written = np.concatenate([result.columns[name] for result in expected])
         assert np.array_equal(np.stack([row[name] for row in rows]), written), name
     assert manifest == read_manifest(str(tmp_path / "out"))
@@ -401,7 +403,8 @@ def test_fast_writer_writes_the_same_bytes_as_mindspores_public_writer(marker, t
     _, result = _build(folder, documents, max_seq_length=32, dupe_factor=1)
     for fast in (True, False):
         monkeypatch.setattr(mindrecord, "FAST_WRITE", fast)
-        writer = mindrecord.ShardedWriter(str(tmp_path / str(fast)), mindrecord.pretraining_schema("static"), shard_size=70)
+        writer = mindrecord.ShardedWriter(str(tmp_path / str(fast)), records.pretraining_schema("static"), shard_size=70,
+                                          description=records.SCHEMA_DESC)
         writer.write(result.columns)
         shards = writer.close()
     assert len(shards) > 1

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer, processors
 
-from src.data.squad import SquadExample, SquadOptions, create_squad_data, read_squad
-from src.data.squad_features import UNIQUE_ID_BASE, build_squad_features, eval_columns
-from src.data.squad_postprocess import postprocess_squad, write_predictions
-from src.data.task_records import load_task_columns, read_task_manifest
+from src.data.tasks.squad import SquadExample, SquadOptions, read_squad
+from src.data.tasks.squad_features import UNIQUE_ID_BASE, build_squad_features, eval_columns
+from src.data.tasks.squad_postprocess import postprocess_squad, write_predictions
+from src.data.tasks.squad_records import create_squad_data
+from src.data.tasks.task_records import load_task_columns, read_task_manifest
 from src.data.tokenization import load_tokenizer
 from src.errors import UserError
 from tiny_tokenizers import train_bpe, train_sentencepiece, train_wordpiece

@@ -9,12 +9,12 @@ import pytest
 from seqeval.metrics.sequence_labeling import get_entities
 from transformers import AlbertTokenizer, BertTokenizer, RobertaTokenizer
 
-from src.data.classification import (ClassificationOptions, build_classification_features,
+from src.data.tasks.classification import (ClassificationOptions, build_classification_features,
                                      create_classification_data, read_classification_file)
-from src.data.features import encode_texts, longest_first, special_layout
-from src.data.ner import (NO_GOLD, NerOptions, build_ner_features, convert_tags, create_ner_data, read_ner_file)
-from src.data.race import RaceOptions, build_race_features, choice_text, create_race_data, read_race
-from src.data.task_records import load_task_columns, read_task_manifest
+from src.data.tasks.features import encode_texts, longest_first, special_layout
+from src.data.tasks.ner import (NO_GOLD, NerOptions, build_ner_features, convert_tags, create_ner_data, read_ner_file)
+from src.data.tasks.race import RaceOptions, build_race_features, choice_text, create_race_data, read_race
+from src.data.tasks.task_records import load_task_columns, read_task_manifest
 from src.data.tokenization import load_tokenizer
 from src.errors import UserError
 from tiny_tokenizers import albert_tokenizer_json, train_bpe, train_sentencepiece, train_wordpiece
@@ -66,7 +66,7 @@ def _random_entities(rng, length):
 
 
 def _tags(entities, length, scheme):
-    """Reference tagging of entities in one scheme, written independently of src.data.ner."""
+    """Reference tagging of entities in one scheme, written independently of src.data.tasks.ner."""
     tags = ["O"] * length
     for index, (kind, first, last) in enumerate(entities):
         follows_same = index > 0 and entities[index - 1][0] == kind and entities[index - 1][2] == first - 1
@@ -212,7 +212,7 @@ def _transformers_tokenizer(kind, model_dirs):
 
 
 def _ner_examples(words_lists, tags_lists):
-    from src.data.ner import NerExample
+    from src.data.tasks.ner import NerExample
 
     return [NerExample(words, tags, f"mem: line {index}") for index, (words, tags) in
             enumerate(zip(words_lists, tags_lists))]

@@ -1,4 +1,4 @@
-"""Pretraining MindRecord files: a sharded, atomic writer with a JSON manifest, and the trainer's reader.
+"""MindRecord files: a sharded, atomic writer and the JSON manifest that marks a finished dataset.
 
 MindRecord stores each file's name in its header and its index in `<name>.db`, so a shard cannot be
 renamed after it is committed (MindSpore refuses to open it). A shard is therefore written under its
@@ -12,36 +12,21 @@ from typing import Any
 
 import numpy as np
 
-from src.data.pretraining import MaskingSpec, mask_tokens
 from src.errors import UserError
 
 SCHEMA_VERSION = 1
-SCHEMA_DESC = f"bert-family pretraining instances, schema version {SCHEMA_VERSION}"
 MANIFEST = "manifest.json"
 PARTIAL = ".partial"
-BASE_COLUMNS = ("input_ids", "input_mask", "segment_ids", "next_sentence_labels")
-MASKED_COLUMNS = ("masked_lm_positions", "masked_lm_ids", "masked_lm_weights")
-PRETRAINING_COLUMNS = BASE_COLUMNS + MASKED_COLUMNS
 _HEADER_BYTES = 1 << 20  # MindSpore's defaults (16 MB header, 32 MB pages) pad a small shard to ~50 MB
 _PAGE_BYTES = 1 << 23
 FAST_WRITE = True  # blobs built with numpy for MindRecord's C++ writer; False uses the public write_raw_data
 
 
-def pretraining_schema(masking: str) -> dict[str, dict[str, Any]]:
-    """MindRecord schema: the model zoo's columns; dynamic files keep word starts instead of masked-LM columns."""
-    schema = {name: {"type": "int32", "shape": [-1]} for name in BASE_COLUMNS}
-    if masking == "dynamic":
-        return {**schema, "word_starts": {"type": "int32", "shape": [-1]}}
-    return {**schema, "masked_lm_positions": {"type": "int32", "shape": [-1]},
-            "masked_lm_ids": {"type": "int32", "shape": [-1]},
-            "masked_lm_weights": {"type": "float32", "shape": [-1]}}
-
-
 class ShardedWriter:
     """Writes rows into MindRecord shards of `shard_size` rows each; a shard appears only once committed."""
 
-    def __init__(self, folder: str, schema: dict[str, dict[str, Any]], shard_size: int, prefix: str = "part",
-                 description: str = SCHEMA_DESC) -> None:
+    def __init__(self, folder: str, schema: dict[str, dict[str, Any]], shard_size: int, description: str,
+                 prefix: str = "part") -> None:
         if shard_size < 1:
             raise UserError(f"--shard_size {shard_size}: expected a positive number of instances per file")
         self.folder = Path(folder)
@@ -160,87 +145,3 @@ def write_manifest(folder: str, manifest: dict[str, Any]) -> dict[str, Any]:
     tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return manifest
-
-
-def read_manifest(folder: str) -> dict[str, Any]:
-    """The manifest of a finished pretraining dataset; a missing, unreadable or newer one is a UserError."""
-    path = Path(folder) / MANIFEST
-    if not path.is_file():
-        raise UserError(f"{folder}: no {MANIFEST}; expected a folder written by `create_data.py pretrain` "
-                        "(an interrupted run leaves none)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise UserError(f"{path}: not valid JSON ({err})") from None
-    if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise UserError(f"{path}: schema version {manifest.get('schema_version')!r}; this reader expects "
-                        f"{SCHEMA_VERSION} (rebuild the data with this version's create_data.py)")
-    return manifest
-
-
-def read_schema_version(path: str) -> int:
-    """The schema version stored in a shard's header (the schema description written with it)."""
-    from mindspore.mindrecord import FileReader
-
-    reader = FileReader(path, num_consumer=1)
-    try:
-        description = reader._reader.get_header().get_meta()[0].get_desc()  # no public accessor for the desc
-    finally:
-        reader.close()
-    prefix = SCHEMA_DESC.rsplit(" ", 1)[0]
-    if not description.startswith(prefix):
-        raise UserError(f"{path}: not a pretraining MindRecord file (schema description {description!r})")
-    return int(description.rsplit(" ", 1)[1])
-
-
-class DynamicMasker:
-    """The dataset map for dynamic masking: masks each row anew every time it is read (RoBERTa, ERNIE)."""
-
-    def __init__(self, spec: MaskingSpec, seed: int) -> None:
-        self.spec = spec
-        self.rng = np.random.default_rng(seed)
-
-    def __call__(self, input_ids: np.ndarray, word_starts: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(input_ids, word_starts) -> (masked input_ids, masked_lm_positions, masked_lm_ids, masked_lm_weights)."""
-        masked, positions, labels, weights = mask_tokens(input_ids, word_starts, self.spec, self.rng)
-        return masked.astype(np.int32), positions, labels, weights
-
-
-def masking_spec(manifest: dict[str, Any]) -> MaskingSpec:
-    """Rebuild the masking spec the manifest recorded (no tokenizer needed at training time)."""
-    recorded = manifest["masking_spec"]
-    special = np.array(recorded["special_ids"], dtype=np.int32)
-    replacement = np.setdiff1d(np.arange(recorded["vocab_size"], dtype=np.int32), special)
-    return MaskingSpec(recorded["mask_id"], special, replacement, manifest["options"]["masked_lm_prob"],
-                       manifest["options"]["max_predictions_per_seq"])
-
-
-def create_pretraining_dataset(data_dir: str, batch_size: int | None = None, shuffle: bool = True,
-                               num_shards: int | None = None, shard_id: int | None = None, seed: int = 0,
-                               drop_remainder: bool = True, num_parallel_workers: int | None = None) -> Any:
-    """A `mindspore.dataset` pipeline over a pretraining folder yielding the model zoo's seven columns.
-
-    Rows are shuffled globally, split across ranks by (num_shards, shard_id), and, for dynamic
-    files, masked anew each epoch by a map seeded from (seed, shard_id).
-    """
-    import mindspore.dataset as ds
-
-    manifest = read_manifest(data_dir)
-    files = [str(Path(data_dir) / shard["file"]) for shard in manifest["shards"]]
-    if not files:
-        raise UserError(f"{data_dir}: the manifest lists no shards (the corpus gave no instances)")
-    missing = [name for name in files if not os.path.isfile(name)]
-    if missing:
-        raise UserError(f"{missing[0]}: shard listed in the manifest is missing")
-    if (num_shards is None) != (shard_id is None):
-        raise UserError("num_shards and shard_id go together: pass both (data parallel) or neither")
-    dataset = ds.MindDataset(files, shuffle=shuffle, num_shards=num_shards, shard_id=shard_id,
-                             num_parallel_workers=num_parallel_workers)
-    if manifest["options"]["masking"] == "dynamic":
-        masker = DynamicMasker(masking_spec(manifest), seed * 1_000_003 + (shard_id or 0))
-        dataset = dataset.map(operations=masker, input_columns=["input_ids", "word_starts"],
-                              output_columns=["input_ids", *MASKED_COLUMNS], num_parallel_workers=1)
-    dataset = dataset.project(list(PRETRAINING_COLUMNS))
-    if batch_size:
-        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    return dataset

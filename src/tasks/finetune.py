@@ -9,7 +9,7 @@ import numpy as np
 from mindspore import Tensor, nn
 from tqdm import tqdm
 
-from src.data.task_records import task_batch_count, task_batches
+from src.data.tasks.task_records import task_batch_count, task_batches
 from src.errors import UserError
 from src.training.config import TrainConfig
 

@@ -5,7 +5,7 @@ from typing import Any, Callable, Dict
 import numpy as np
 from mindspore import nn
 
-from src.data.race import ANSWERS, RaceOptions, build_race_features, read_race
+from src.data.tasks.race import ANSWERS, RaceOptions, build_race_features, read_race
 from src.files import write_text_atomic
 from src.metrics.classification import accuracy
 from src.tasks.finetune import Evaluation, Task, labelled, recorded_options

@@ -5,7 +5,7 @@ import mindspore as ms
 import mindspore.dataset as ds
 from mindspore import Tensor, nn
 
-from src.data.mindrecord import create_pretraining_dataset
+from src.data.pretraining.records import create_pretraining_dataset
 from src.errors import UserError
 from src.models.heads import PAIR_OBJECTIVE
 from src.training.losses import pretraining_loss

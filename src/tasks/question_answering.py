@@ -4,9 +4,9 @@ from typing import Any, Callable, Dict
 from mindspore import nn
 
 from src.data.json_files import load_json
-from src.data.squad import SquadOptions, read_squad
-from src.data.squad_features import TRAIN_COLUMNS, build_squad_features, eval_columns
-from src.data.squad_postprocess import postprocess_squad, write_predictions
+from src.data.tasks.squad import SquadOptions, read_squad
+from src.data.tasks.squad_features import TRAIN_COLUMNS, build_squad_features, eval_columns
+from src.data.tasks.squad_postprocess import postprocess_squad, write_predictions
 from src.metrics.scoring import score_squad
 from src.tasks.finetune import Evaluation, Task, recorded_options
 from src.training.losses import span_loss

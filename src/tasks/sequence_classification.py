@@ -5,7 +5,7 @@ from typing import Any, Callable, Dict
 import numpy as np
 from mindspore import nn
 
-from src.data.classification import ClassificationOptions, build_classification_features, \
+from src.data.tasks.classification import ClassificationOptions, build_classification_features, \
     read_classification_file
 from src.files import write_text_atomic
 from src.metrics.classification import classification_scores

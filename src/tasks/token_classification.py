@@ -6,7 +6,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
-from src.data.ner import NerOptions, build_ner_features, read_ner_file
+from src.data.tasks.ner import NerOptions, build_ner_features, read_ner_file
 from src.files import write_text_atomic
 from src.metrics.ner import entity_scores
 from src.models.crf import viterbi

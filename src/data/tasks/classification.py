@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from src.data.features import (IGNORE_LABEL, FeatureSet, SkipRecord, check_labelled, check_split, chunks,
+from src.data.tasks.features import (IGNORE_LABEL, FeatureSet, SkipRecord, check_labelled, check_split, chunks,
                                concat_columns, encode_texts, label_id, pack, read_tsv, resolve_labels,
                                special_layout, write_features)
 from src.data.json_files import iter_json_lines

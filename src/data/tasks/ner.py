@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from src.data.features import (IGNORE_LABEL, FeatureSet, Layout, SkipRecord, check_budget, check_labelled,
+from src.data.tasks.features import (IGNORE_LABEL, FeatureSet, Layout, SkipRecord, check_budget, check_labelled,
                                check_split, chunks, concat_columns, label_id, pack, read_lines, resolve_labels,
                                special_layout, write_features)
 from src.data.json_files import iter_json_lines

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from src.data.features import (IGNORE_LABEL, FeatureSet, Layout, SkipRecord, check_budget, check_labelled,
+from src.data.tasks.features import (IGNORE_LABEL, FeatureSet, Layout, SkipRecord, check_budget, check_labelled,
                                check_split, chunks, concat_columns, pack, resolve_labels, special_layout, token_ids,
                                write_features)
 from src.data.json_files import load_json

@@ -1,4 +1,4 @@
-"""Pretraining instances from documents: NSP / SOP / FULL-SENTENCES segments and masked-LM masking.
+"""Pretraining instances from documents: NSP / SOP / FULL-SENTENCES segments, statically masked or not.
 
 Documents arrive in chunks; each chunk is tokenized and turned into instances with its own random
 generator seeded from (random_seed, chunk index), so the output does not depend on how many worker
@@ -7,27 +7,17 @@ ALBERT's SOP variant, RoBERTa's FULL-SENTENCES packing and ERNIE's Chinese whole
 """
 import itertools
 import logging
-import multiprocessing
-import os
-import signal
-import time
-from collections import Counter, deque
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm import tqdm
 
-from src.data.corpus import Progress, list_files, read_documents
+from src.data.pretraining.masking import MaskingSpec, mask_batch
 from src.data.tokenization import Tokenizer, load_tokenizer
 from src.errors import UserError
-from src.files import atomic_dir
 
-log = logging.getLogger(__name__)
 OBJECTIVES = ("nsp", "sop", "none")
 MASKINGS = ("static", "dynamic")
-_COUNT_KEYS = ("documents", "sentences", "instances", "tokens", "instance_tokens", "masked_tokens")
 _WORD_CONTINUATION = {"wordpiece": lambda token: token.startswith("##"),
                       "bpe": lambda token: not token.startswith("Ġ"),
                       "sentencepiece": lambda token: not token.startswith("▁")}
@@ -66,26 +56,6 @@ class PretrainOptions:
                 raise UserError(f"--{name} {getattr(self, name)}: expected a positive integer")
 
 
-@dataclass(frozen=True)
-class MaskingSpec:
-    """The token ids masking needs: [MASK], ids never masked (special), ids drawn as random replacements."""
-
-    mask_id: int
-    special_ids: np.ndarray
-    replacement_ids: np.ndarray
-    masked_lm_prob: float
-    max_predictions: int
-
-    @classmethod
-    def from_tokenizer(cls, tokenizer: Tokenizer, options: PretrainOptions) -> "MaskingSpec":
-        """Build the spec; a vocabulary without [MASK]/[CLS]/[SEP]/[PAD] is a UserError naming it."""
-        needed = [tokenizer.mask_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id]
-        added = tokenizer.backend.get_added_tokens_decoder()
-        special = np.array(sorted({*needed, *(i for i, token in added.items() if token.special)}), dtype=np.int32)
-        replacement = np.setdiff1d(np.arange(tokenizer.vocab_size, dtype=np.int32), special)
-        return cls(needed[0], special, replacement, options.masked_lm_prob, options.max_predictions_per_seq)
-
-
 @dataclass
 class Segments:
     """Token ids of a piece of text with, per token, whether it starts a word (for whole-word masking)."""
@@ -112,82 +82,6 @@ class ChunkResult:
     skipped: Counter
 
 
-def mask_tokens(ids: np.ndarray, starts: np.ndarray, spec: MaskingSpec,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Mask one instance (see mask_batch); the dynamic-masking map calls this per row."""
-    masked, positions, labels, weights = mask_batch(ids[None], starts[None], spec, rng)
-    return masked[0], positions[0], labels[0], weights[0]
-
-
-def mask_batch(ids: np.ndarray, starts: np.ndarray, spec: MaskingSpec,
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """BERT's masking of rows of ids: whole words (by `starts`) up to masked_lm_prob of each row, 80/10/10.
-
-    Words are taken in random order, skipping any that would pass the row's budget (as BERT does).
-    Returns (masked ids, positions, original ids, weights); the last three padded to max_predictions.
-    """
-    rows, length = ids.shape
-    maskable = ~np.isin(ids, spec.special_ids)
-    previous = np.zeros_like(maskable)
-    previous[:, 1:] = maskable[:, :-1]
-    is_start = maskable & (starts.astype(bool) | ~previous)
-    group_starts = np.flatnonzero(is_start)
-    sizes = np.bincount((np.cumsum(is_start.ravel()) - 1)[maskable.ravel()], minlength=len(group_starts))
-    group_rows = group_starts // length
-    order = np.lexsort((rng.random(len(group_starts)), group_rows))
-    bounds = np.searchsorted(group_rows[order], np.arange(rows + 1)).tolist()
-    available = maskable.sum(axis=1)
-    budgets = np.where(available > 0, np.minimum(spec.max_predictions,
-                                                 np.maximum(1, np.rint(available * spec.masked_lm_prob))), 0)
-    if len(sizes) and sizes.max() > 1:
-        positions, totals = _choose_words(order, bounds, sizes, group_starts % length, budgets, spec.max_predictions)
-    else:
-        positions, totals = _choose_tokens(order, bounds, group_starts, length, budgets, spec.max_predictions)
-    weights = (np.arange(spec.max_predictions) < totals[:, None])
-    labels = np.where(weights, np.take_along_axis(ids, positions, axis=1), 0).astype(np.int32)
-    masked = ids.copy()
-    draw = rng.random(positions.shape)
-    row_index = np.broadcast_to(np.arange(rows)[:, None], positions.shape)
-    to_mask, to_randomize = weights & (draw < 0.8), weights & (draw >= 0.9)
-    masked[row_index[to_mask], positions[to_mask]] = spec.mask_id
-    replacements = spec.replacement_ids[rng.integers(0, len(spec.replacement_ids), int(to_randomize.sum()))]
-    masked[row_index[to_randomize], positions[to_randomize]] = replacements
-    return masked, positions, labels, weights.astype(np.float32)
-
-
-def _choose_words(order: np.ndarray, bounds: list[int], sizes: np.ndarray, starts: np.ndarray, budgets: np.ndarray,
-                  width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, words in shuffled order while they fit the budget (a word that would pass it is skipped)."""
-    positions = np.zeros((len(budgets), width), dtype=np.int32)
-    totals = np.zeros(len(budgets), dtype=np.int64)
-    order, sizes, starts = order.tolist(), sizes.tolist(), starts.tolist()
-    for row, budget in enumerate(budgets.tolist()):
-        chosen: list[int] = []
-        for group in order[bounds[row]:bounds[row + 1]]:
-            if len(chosen) >= budget:
-                break
-            if len(chosen) + sizes[group] <= budget:
-                chosen.extend(range(starts[group], starts[group] + sizes[group]))
-        chosen.sort()
-        positions[row, :len(chosen)] = chosen
-        totals[row] = len(chosen)
-    return positions, totals
-
-
-def _choose_tokens(order: np.ndarray, bounds: list[int], flat_starts: np.ndarray, length: int, budgets: np.ndarray,
-                   width: int) -> tuple[np.ndarray, np.ndarray]:
-    """_choose_words when every word is one token: the first `budget` of each row's shuffled order, vectorized."""
-    rows = len(budgets)
-    row_of = flat_starts[order] // length
-    rank = np.arange(len(order)) - np.asarray(bounds[:-1], dtype=np.int64)[row_of]
-    picked = np.sort(flat_starts[order][rank < budgets[row_of]])
-    picked_rows = picked // length
-    first = np.searchsorted(picked_rows, np.arange(rows))
-    positions = np.zeros((rows, width), dtype=np.int32)
-    positions[picked_rows, np.arange(len(picked)) - first[picked_rows]] = picked % length
-    return positions, np.bincount(picked_rows, minlength=rows)
-
-
 def truncate_pair(first: Segments, second: Segments, max_tokens: int, rng: np.random.Generator) -> bool:
     """The BERT paper's truncation: trim the longer segment one token at a time, randomly front or back."""
     excess = len(first.ids) + len(second.ids) - max_tokens
@@ -211,7 +105,7 @@ class InstanceBuilder:
     def __init__(self, tokenizer: Tokenizer, options: PretrainOptions) -> None:
         self.tokenizer = tokenizer
         self.options = options
-        self.spec = MaskingSpec.from_tokenizer(tokenizer, options)
+        self.spec = MaskingSpec.from_tokenizer(tokenizer, options.masked_lm_prob, options.max_predictions_per_seq)
         self.cls_id, self.sep_id, self.pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
         self._jieba = _load_jieba() if options.chinese_wwm else None
         self._word_units = options.whole_word_mask or options.chinese_wwm  # else each token is its own word
@@ -392,125 +286,6 @@ def load_builder(model_dir: str, options: PretrainOptions, do_lower_case: bool |
     return InstanceBuilder(load_tokenizer(model_dir, do_lower_case), options)
 
 
-def create_pretraining_data(inputs: list[str], model_dir: str, output: str, options: PretrainOptions,
-                            workers: int = 1, fmt: str = "auto", split: bool = False,
-                            do_lower_case: bool | None = None, shard_size: int = 100_000,
-                            overwrite: bool = False) -> dict[str, Any]:
-    """Stream the corpus through the builder (in `workers` processes) into MindRecord shards and a manifest."""
-    from src.data.mindrecord import ShardedWriter, pretraining_schema, write_manifest
-
-    if workers < 1:
-        raise UserError(f"--workers {workers}: expected a positive number of processes")
-    files = list_files(inputs)
-    builder = load_builder(model_dir, options, do_lower_case)
-    skipped: Counter = Counter()
-    progress = Progress(sum(path.stat().st_size for path in files))
-    chunks = _chunks(read_documents(files, skipped, fmt, split, progress), options.chunk_documents)
-    counts: Counter = Counter()
-    started = time.monotonic()
-    with atomic_dir(output, overwrite) as folder:
-        writer = ShardedWriter(folder, pretraining_schema(options.masking), shard_size)
-        with tqdm(total=progress.total, unit="B", unit_scale=True, desc="pretraining data", disable=None) as bar:
-            for result in _results(chunks, builder, model_dir, options, do_lower_case, workers):
-                writer.write(result.columns)
-                counts.update(result.counts)
-                skipped.update(result.skipped)
-                bar.update(progress.done - bar.n)
-                bar.set_postfix(docs=counts["documents"],
-                                docs_per_s=f"{counts['documents'] / (time.monotonic() - started):.0f}")
-        shards = writer.close()
-        if not counts["instances"]:
-            raise UserError(f"{', '.join(inputs)}: no pretraining instances could be made "
-                            f"(skipped: {dict(skipped) or 'nothing usable in the input'})")
-        manifest = write_manifest(folder, _manifest(builder, model_dir, inputs, options, fmt, split, shard_size,
-                                                    shards, counts, skipped))
-    _log_summary(output, counts, skipped, time.monotonic() - started)
-    return manifest
-
-
-def _chunks(documents: Iterator[list[str]], size: int) -> Iterator[tuple[int, list[list[str]]]]:
-    """Number documents into chunks of `size`; a last chunk of one document joins the one before (NSP needs two)."""
-    held: tuple[int, list[list[str]]] | None = None
-    current: list[list[str]] = []
-    index = 0
-    for document in documents:
-        current.append(document)
-        if len(current) == size:
-            if held is not None:
-                yield held
-            held, current, index = (index, current), [], index + 1
-    if held is not None and len(current) == 1:
-        held[1].extend(current)
-        current = []
-    if held is not None:
-        yield held
-    if current:
-        yield index, current
-
-
-def _results(chunks: Iterator[tuple[int, list[list[str]]]], builder: InstanceBuilder, model_dir: str,
-             options: PretrainOptions, do_lower_case: bool | None, workers: int) -> Iterator[ChunkResult]:
-    """Chunk results in chunk order; with workers > 1, from a process pool with a bounded number in flight."""
-    if workers == 1:
-        for index, documents in chunks:
-            yield builder.build(index, documents)
-        return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_init_worker, initargs=(model_dir, options, do_lower_case)) as pool:
-        pending: deque = deque()
-        for chunk in chunks:
-            pending.append(pool.apply_async(_build_in_worker, chunk))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
-
-
-_WORKER_BUILDER: InstanceBuilder | None = None
-
-
-def _init_worker(model_dir: str, options: PretrainOptions, do_lower_case: bool | None) -> None:
-    """Worker process start: Ctrl-C left to the parent (it stops the pool), one tokenizer thread, the builder."""
-    global _WORKER_BUILDER
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ["RAYON_NUM_THREADS"] = "1"
-    _WORKER_BUILDER = load_builder(model_dir, options, do_lower_case)
-
-
-def _build_in_worker(index: int, documents: list[list[str]]) -> ChunkResult:
-    """Build one chunk in a worker process."""
-    return _WORKER_BUILDER.build(index, documents)
-
-
-def _manifest(builder: InstanceBuilder, model_dir: str, inputs: list[str], options: PretrainOptions, fmt: str,
-              split: bool, shard_size: int, shards: list[dict[str, Any]], counts: Counter,
-              skipped: Counter) -> dict[str, Any]:
-    """What the dataset holds and how it was made (independent of --workers, so outputs compare equal)."""
-    tokenizer, spec = builder.tokenizer, builder.spec
-    return {
-        "shards": shards,
-        "counts": {key: counts[key] for key in _COUNT_KEYS},
-        "handled": {key: counts[key] for key in ("truncated_instances", "truncated_sentences") if counts[key]},
-        "skipped": dict(sorted(skipped.items())),
-        "options": {**asdict(options), "format": fmt, "split_sentences": split, "shard_size": shard_size},
-        "inputs": [os.path.abspath(item) for item in inputs],
-        "tokenizer": {"model_dir": os.path.abspath(model_dir), "kind": tokenizer.kind,
-                      "vocab_size": tokenizer.vocab_size, "fingerprint": tokenizer.fingerprint()},
-        "masking_spec": {"mask_id": spec.mask_id, "special_ids": spec.special_ids.tolist(),
-                         "vocab_size": tokenizer.vocab_size},
-    }
-
-
-def _log_summary(output: str, counts: Counter, skipped: Counter, seconds: float) -> None:
-    """One summary at the end: what was written, how fast, and what was skipped."""
-    log.info("wrote %s: %d instances from %d documents (%d sentences, %d tokens, %d masked) in %.1f s, "
-             "%.0f documents/s, %.0f tokens/s", output, counts["instances"], counts["documents"],
-             counts["sentences"], counts["tokens"], counts["masked_tokens"], seconds,
-             counts["documents"] / max(seconds, 1e-9), counts["tokens"] / max(seconds, 1e-9))
-    if skipped:
-        log.info("skipped: %s", ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items())))
-
-
 def _joined(pieces: list[Segments]) -> Segments:
     """Concatenate sentences into one segment (each sentence's first token already starts a word)."""
     joined = Segments()
@@ -537,4 +312,3 @@ def _load_jieba() -> object:
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()
     return jieba
-

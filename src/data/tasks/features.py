@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from src.data.json_files import load_json
+from src.data.tasks.task_records import write_task_dataset
 from src.data.tokenization import Tokenizer
 from src.errors import UserError
 
@@ -273,8 +274,6 @@ def write_features(output: str, built: FeatureSet, *, task: str, dataset: str, s
                    labels: list[str], label_source: str, input_path: str, tokenizer: Tokenizer, model_dir: str,
                    overwrite: bool, started: float, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write the columns and manifest through write_task_dataset, then log a one-line summary."""
-    from src.data.task_records import write_task_dataset
-
     rows = len(next(iter(built.columns.values())))
     if not rows:
         raise UserError(f"{input_path}: no usable {dataset} examples (skipped: {_reasons(built.skipped)})")

@@ -1,11 +1,9 @@
-"""SQuAD v1.1 / v2.0 and CMRC2018 (same JSON layout): reader, options, and the MindRecord builder.
+"""SQuAD v1.1 / v2.0 and CMRC2018 (same JSON layout): examples, options and the reader.
 
-The feature builder lives in `squad_features.py`, postprocessing (n-best, null odds, predictions
-files) in `squad_postprocess.py`.
+The feature builder lives in `squad_features.py`, the MindRecord builder in `squad_records.py`,
+postprocessing (n-best, null odds, predictions files) in `squad_postprocess.py`.
 """
-import logging
 import os
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -13,9 +11,6 @@ from typing import Any
 from src.data.json_files import load_json
 from src.errors import UserError
 
-log = logging.getLogger(__name__)
-SPLITS = ("train", "eval")
-SKIP_REASONS = ("empty_context", "empty_question", "duplicate_id", "no_usable_answer", "answer_not_tokenized")
 _LAYOUT = "SQuAD layout: {data: [{title, paragraphs: [{context, qas: [{id, question, answers, is_impossible}]}]}]}"
 
 
@@ -168,45 +163,3 @@ def _require(ok: bool, path: str | os.PathLike[str], where: str, expected: str) 
     """Raise a UserError naming the file and JSON location unless ok."""
     if not ok:
         raise UserError(f"{path}: {where}: expected {expected}")
-
-
-def create_squad_data(input_path: str, model_dir: str, output: str, options: SquadOptions, split: str,
-                      overwrite: bool = False, do_lower_case: bool | None = None) -> dict[str, Any]:
-    """Read a SQuAD/CMRC file, build train or eval features and write them as MindRecord with a manifest.
-
-    Eval files also carry per-feature `example_id` and `context` strings, so postprocessing needs
-    nothing but the folder and the logits.
-    """
-    from src.data.squad_features import build_squad_features, eval_columns
-    from src.data.task_records import write_task_dataset
-    from src.data.tokenization import load_tokenizer
-
-    if split not in SPLITS:
-        raise UserError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
-    started = time.monotonic()
-    tokenizer = load_tokenizer(model_dir, do_lower_case)
-    examples, counts = read_squad(input_path)
-    features = build_squad_features(examples, tokenizer, options, is_training=split == "train", progress=True)
-    counts.update(features.counts)
-    columns = features.columns() if split == "train" else eval_columns(features, examples)
-    version_2 = any(example.is_impossible for example in examples)
-    manifest = {
-        "task": "squad", "split": split, "version_2_with_negative": version_2,
-        "counts": {"examples": len(examples), "features": len(features),
-                   "impossible_examples": sum(example.is_impossible for example in examples)},
-        "skipped": {key: counts[key] for key in SKIP_REASONS if counts[key]},
-        "handled": {key: value for key, value in sorted(counts.items()) if key not in SKIP_REASONS},
-        "options": asdict(options), "input": os.path.abspath(input_path),
-        "tokenizer": {"model_dir": os.path.abspath(model_dir), "kind": tokenizer.kind,
-                      "fingerprint": tokenizer.fingerprint()},
-    }
-    written = write_task_dataset(output, columns, manifest, overwrite=overwrite)
-    log.info("wrote %s: %d %s features from %d examples in %.1f s; skipped: %s; handled: %s", output,
-             len(features), split, len(examples), time.monotonic() - started, _listed(manifest["skipped"]),
-             _listed(manifest["handled"]))
-    return written
-
-
-def _listed(counts: dict[str, int]) -> str:
-    """'reason n, reason n' or 'nothing'."""
-    return ", ".join(f"{reason} {count}" for reason, count in counts.items()) or "nothing"

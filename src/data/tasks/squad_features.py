@@ -16,7 +16,7 @@ import numpy as np
 import tokenizers
 from tqdm import tqdm
 
-from src.data.squad import SquadExample, SquadOptions
+from src.data.tasks.squad import SquadExample, SquadOptions
 from src.data.tokenization import Tokenizer
 
 UNIQUE_ID_BASE = 1_000_000_000
