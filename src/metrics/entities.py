@@ -2,8 +2,9 @@
 
 Open Entity: a type is predicted where its logit is > 0 (sigmoid > 0.5), scored by micro precision,
 recall and F1 over all (example, type) pairs. TACRED: micro F1 where no_relation counts as no prediction
-and no gold relation. Span NER: each sentence's candidate spans predicted as their best non-"O" label,
-kept greedily by score when they overlap no kept span, written as BIO tags and scored by ner.entity_scores (seqeval's counting).
+and no gold relation. Span NER: each candidate span takes its best label (spans whose best is "O" are
+dropped); the rest are kept greedily by score where they overlap no kept span and written as BIO tags,
+which ner.entity_scores scores as seqeval does.
 """
 from collections.abc import Sequence
 
