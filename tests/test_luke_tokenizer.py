@@ -242,6 +242,8 @@ def test_bad_spans_and_titles_are_user_errors(ours):
             ours.encode(BEYONCE, entity_spans=spans)
     with pytest.raises(UserError, match="one title per span"):
         ours.encode(BEYONCE, entity_spans=[(0, 7)], entities=["Beyoncé", "Paris"])
+    with pytest.raises(UserError, match="one title per span"):
+        ours.encode(BEYONCE, entities=["Beyoncé"])
     with pytest.raises(UserError, match="takes 2 entity span"):
         ours.encode(BEYONCE, entity_spans=[(0, 7)], task="entity_pair_classification")
     with pytest.raises(UserError, match="too small"):
@@ -257,6 +259,14 @@ def test_python_longest_first_is_transformers_rule():
                 ids, pair, _ = reference(fake, list(range(first)), list(range(second)), first + second - budget)
                 assert python_longest_first(first, second, budget) == (len(ids), len(pair))
     assert python_longest_first(3, 3, 5) != longest_first(3, 3, 5)  # the two libraries' rules differ on ties
+
+
+@pytest.mark.parametrize("line", ["max_entity_length: many", "max_mention_length: 0", "max_entity_length: 2.5"])
+def test_bad_lengths_in_config_yaml_are_user_errors(tmp_path, line):
+    folder = train_luke(CORPUS[:6], tmp_path / "model", 300)
+    (folder / "config.yaml").write_text(f"model_type: luke\n{line}\n")
+    with pytest.raises(UserError, match="config.yaml: max_.*expected a positive integer"):
+        load_tokenizer(folder)
 
 
 def test_save_carries_the_entity_vocabulary(ours, tmp_path):

@@ -209,7 +209,7 @@ class LukeTokenizer(Tokenizer):
                task: str | None = None, language: str | None = None) -> Encoding:
         """Encode as Tokenizer.encode, plus `entities`: character spans -> token positions, titles -> ids
         ([MASK] without titles; a task's markers and entities as transformers' task modes make them)."""
-        if task is None and entity_spans is None and entity_spans_pair is None:
+        if task is None and all(value is None for value in (entity_spans, entity_spans_pair, entities, entities_pair)):
             words = super().encode(text, text_pair, max_length, padding)
             return replace(words, entities=self.entities.no_entities(padding, max_entity_length, max_mention_length))
         first = self.entities.segment(text, entity_spans, entities, language)
