@@ -237,7 +237,7 @@ def test_literal_entity_names_in_text_stay_words(ours):
 
 
 def test_bad_spans_and_titles_are_user_errors(ours):
-    for spans in ([(0, 99)], [(5, 2)], [("a", 2)], [(0,)]):
+    for spans in ([(0, 99)], [(5, 2)], [(3, 3)], [("a", 2)], [(0,)], [(-1, 2)]):
         with pytest.raises(UserError, match="entity span"):
             ours.encode(BEYONCE, entity_spans=spans)
     with pytest.raises(UserError, match="one title per span"):
@@ -296,6 +296,19 @@ def test_the_three_vocabulary_formats_read_to_the_same_ids(tmp_path):
     for vocab in vocabs.values():
         assert (vocab.pad_id, vocab.unk_id, vocab.mask_id, vocab.mask2_id, vocab.size) == (0, 1, 2, 3, len(titles))
         assert vocab.id("Nowhere", language="en") == 1
+
+
+def test_multilingual_titles_are_looked_up_with_their_language(tmp_path):
+    folder = train_luke(CORPUS[:6], tmp_path / "model", 300)
+    (folder / "entity_vocab.json").unlink()
+    _, paths = _write_vocab_formats(tmp_path)
+    paths[".jsonl"].replace(folder / "entity_vocab.jsonl")
+    tokenizer = load_tokenizer(folder)
+    spans = [(0, 7), (17, 28)]
+    english = tokenizer.encode(BEYONCE, entity_spans=spans, entities=["Beyoncé", "Los Angeles"], language="en")
+    assert english.entities.entity_ids == [4, 6]
+    unprefixed = tokenizer.encode(BEYONCE, entity_spans=spans, entities=["Beyoncé", "Los Angeles"])
+    assert unprefixed.entities.entity_ids == [tokenizer.entity_vocab.unk_id] * 2  # keys read "en:Title"
 
 
 def test_a_vocabulary_without_mask_is_one_user_error(tmp_path):

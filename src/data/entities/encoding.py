@@ -214,7 +214,7 @@ def python_longest_first(first: int, second: int | None, budget: int) -> tuple[i
 def _checked_span(span: object, text: str) -> Span:
     """A (start, end) character span inside the text, as a tuple of ints."""
     if (not isinstance(span, (tuple, list)) or len(span) != 2 or not all(type(v) is int for v in span)
-            or not 0 <= span[0] <= span[1] <= len(text)):
+            or not 0 <= span[0] < span[1] <= len(text)):
         raise UserError(f"entity span {span!r}: expected (start, end) character offsets with "
-                        f"0 <= start <= end <= {len(text)} (the text's length)")
+                        f"0 <= start < end <= {len(text)} (the text's length)")
     return span[0], span[1]
