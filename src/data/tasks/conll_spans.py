@@ -24,7 +24,7 @@ from tqdm import tqdm
 from src.data.features import (FeatureSet, check_labelled, check_split, label_id, read_lines, resolve_labels)
 from src.data.ner import convert_tags
 from src.data.tasks.entity_features import EntityTaskOptions, entity_columns, luke_tokenizer, write_entity_features
-from src.data.tokenization import LukeTokenizer
+from src.data.tokenization import Encoding, LukeTokenizer
 from src.errors import UserError
 from src.metrics.ner import get_entities
 
@@ -152,49 +152,56 @@ def build_span_features(documents: Sequence[Sequence[Sentence]], tokenizer: Luke
                         options: EntityTaskOptions, label2id: dict[str, int]) -> FeatureSet:
     """Columns: the word and entity columns, label_ids, entity_spans, example_index, word_count, tags."""
     built = FeatureSet(columns={})
-    encodings, labels, spans_column, indexes, counts, gold = [], [], [], [], [], []
-    size = options.max_entity_length
-    sentence_index = 0
-    with tqdm(total=sum(map(len, documents)), desc="conll span features", unit="sentence", disable=None) as bar:
+    encodings, labels, spans, indexes = [], [], [], []
+    sentences = [sentence for document in documents for sentence in document]
+    number = 0  # the sentence's index in the file
+    with tqdm(total=len(sentences), desc="conll span features", unit="sentence", disable=None) as bar:
         for document in documents:
             rows = SpanRows(document, tokenizer, options)
             for index, sentence in enumerate(document):
-                built.counts["sentences"] += 1
-                begin, end = rows.window(index)
-                text, chars = _text(rows.words[begin:end])
-                offset = rows.starts[index] - begin
-                candidates = rows.candidates(index, begin, built.handled)
-                entities = {(first, last + 1): kind for kind, first, last in get_entities(sentence.tags or [])}
-                built.counts["candidate_spans"] += len(candidates)
-                built.counts["gold_entities"] += len(entities)
-                missing = len(set(entities) - set(candidates))
-                if missing:
-                    built.handled["gold_entities_not_candidates"] += missing
-                if not candidates:
-                    built.skipped["sentences_without_candidates"] += 1
-                for chunk in _chunks(candidates, size):
-                    char_spans = [(chars[start + offset][0], chars[end + offset - 1][1]) for start, end in chunk]
-                    encoding = options.encode(tokenizer, text, char_spans, TASK)
-                    if encoding.entities.cut_by_truncation:
-                        raise ValueError("candidate spans were filtered to fit the window, yet some were cut")
-                    row_labels = [-1 if sentence.tags is None else
-                                  label_id(label2id, entities.get(span, NON_ENTITY), sentence.origin)
-                                  for span in chunk]
+                for encoding, row_labels, row_spans in _sentence_rows(rows, index, sentence, tokenizer, label2id,
+                                                                      built):
                     encodings.append(encoding)
-                    labels.append(row_labels + [-1] * (size - len(chunk)))
-                    spans_column.append([list(span) for span in chunk] + [[-1, -1]] * (size - len(chunk)))
-                    indexes.append(sentence_index)
-                    counts.append(len(sentence.words))
-                    gold.append(" ".join(sentence.tags or ()))
-                sentence_index += 1
+                    labels.append(row_labels)
+                    spans.append(row_spans)
+                    indexes.append(number)
+                number += 1
                 bar.update(1)
-    rows_count = len(encodings)
+    size = options.max_entity_length
     built.columns = {**entity_columns(encodings, options),
-                     "label_ids": np.array(labels, dtype=np.int32).reshape(rows_count, size),
-                     "entity_spans": np.array(spans_column, dtype=np.int32).reshape(rows_count, size, 2),
+                     "label_ids": np.array(labels, dtype=np.int32).reshape(len(labels), size),
+                     "entity_spans": np.array(spans, dtype=np.int32).reshape(len(spans), size, 2),
                      "example_index": np.array(indexes, dtype=np.int32),
-                     "word_count": np.array(counts, dtype=np.int32), "tags": np.array(gold, dtype=str)}
+                     "word_count": np.array([len(sentences[i].words) for i in indexes], dtype=np.int32),
+                     "tags": np.array([" ".join(sentences[i].tags or ()) for i in indexes], dtype=str)}
     return built
+
+
+def _sentence_rows(rows: SpanRows, index: int, sentence: Sentence, tokenizer: LukeTokenizer,
+                   label2id: dict[str, int], built: FeatureSet) -> list[tuple[Encoding, list[int], list[list[int]]]]:
+    """(encoding, labels, word spans) of each row of one sentence's candidates, padded to max_entity_length."""
+    options, size = rows.options, rows.options.max_entity_length
+    built.counts["sentences"] += 1
+    begin, end = rows.window(index)
+    text, chars = _text(rows.words[begin:end])
+    offset = rows.starts[index] - begin
+    candidates = rows.candidates(index, begin, built.handled)
+    entities = {(first, last + 1): kind for kind, first, last in get_entities(sentence.tags or [])}
+    built.counts.update(candidate_spans=len(candidates), gold_entities=len(entities))
+    built.handled["gold_entities_not_candidates"] += len(set(entities) - set(candidates))
+    if not candidates:
+        built.skipped["sentences_without_candidates"] += 1
+    made = []
+    for chunk in _chunks(candidates, size):
+        char_spans = [(chars[start + offset][0], chars[stop + offset - 1][1]) for start, stop in chunk]
+        encoding = options.encode(tokenizer, text, char_spans, TASK)
+        if encoding.entities.cut_by_truncation:
+            raise ValueError("candidate spans were filtered to fit the window, yet some were cut")
+        row_labels = [-1 if sentence.tags is None else label_id(label2id, entities.get(span, NON_ENTITY),
+                                                                sentence.origin) for span in chunk]
+        made.append((encoding, row_labels + [-1] * (size - len(chunk)),
+                     [list(span) for span in chunk] + [[-1, -1]] * (size - len(chunk))))
+    return made
 
 
 def _text(words: list[str]) -> tuple[str, list[tuple[int, int]]]:
