@@ -57,3 +57,11 @@ def binary_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
 def mse_loss(scores: Tensor, targets: Tensor) -> Tensor:
     """Regression (STS-B): mean squared error of one score per row."""
     return ((scores.reshape(-1).astype(ms.float32) - targets.reshape(-1).astype(ms.float32)) ** 2).mean()
+
+
+def multi_label_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Multi-label typing (LukeForEntityClassification): mean binary cross entropy with logits over every
+    (row, label) entry of 0/1 labels."""
+    logits = logits.astype(ms.float32)
+    labels = labels.astype(ms.float32)
+    return (ops.relu(logits) - logits * labels + ops.log1p(ops.exp(-ops.abs(logits)))).mean()
