@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from src.data.task_records import load_task_columns, read_task_manifest
+from src.data.tasks.task_records import load_task_columns, read_task_manifest
 from src.data.tasks.conll_spans import create_conll_span_data, read_conll_documents
 from src.data.tasks.entity_features import EntityTaskOptions
 from src.data.tasks.open_entity import TYPES, create_open_entity_data

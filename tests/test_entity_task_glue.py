@@ -7,7 +7,7 @@ import torch
 from mindspore import Tensor, nn
 
 from src.config import load_config
-from src.data.task_records import load_task_columns
+from src.data.tasks.task_records import load_task_columns
 from src.data.tasks.conll_spans import create_conll_span_data
 from src.data.tasks.entity_features import EntityTaskOptions
 from src.data.tasks.open_entity import create_open_entity_data

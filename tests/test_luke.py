@@ -19,7 +19,7 @@ from src.models import build_model, load_pretrained
 from src.models.config import ModelConfig
 from src.models.conversion import convert
 from src.models.entity_heads import mention_ends
-from src.training.losses import binary_cross_entropy, cross_entropy, token_loss, \
+from src.training.losses import cross_entropy, multi_label_loss, token_loss, \
     weighted_cross_entropy
 
 TOL = 1e-4
@@ -257,7 +257,7 @@ def _labels(head, rng, batch):
     return rng.integers(0, 3, size=(batch,)).astype(np.int32)
 
 
-LOSSES = {"entity_classification": binary_cross_entropy,
+LOSSES = {"entity_classification": multi_label_loss,
           "entity_pair_classification": cross_entropy,
           "entity_span_classification": token_loss,
           "sequence_classification": cross_entropy}

@@ -10,7 +10,7 @@ from transformers.tokenization_python import PreTrainedTokenizer
 
 from src.data.entities.encoding import python_longest_first
 from src.data.entities.vocab import load_entity_vocab
-from src.data.features import longest_first
+from src.data.tasks.features import longest_first
 from src.data.tokenization import LukeTokenizer as OurLukeTokenizer
 from src.data.tokenization import load_tokenizer
 from src.errors import UserError

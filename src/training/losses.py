@@ -46,14 +46,6 @@ def token_loss(logits: Tensor, labels: Tensor) -> Tensor:
     return weighted_cross_entropy(logits, ops.maximum(labels, 0), weights)
 
 
-def binary_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
-    """Multi-label (Open Entity typing): mean sigmoid cross entropy over every (row, label),
-    in the stable form max(x, 0) - x * y + log(1 + exp(-|x|))."""
-    x = logits.astype(ms.float32)
-    y = targets.astype(ms.float32)
-    return (ops.maximum(x, 0.0) - x * y + ops.log(1.0 + ops.exp(-ops.abs(x)))).mean()
-
-
 def mse_loss(scores: Tensor, targets: Tensor) -> Tensor:
     """Regression (STS-B): mean squared error of one score per row."""
     return ((scores.reshape(-1).astype(ms.float32) - targets.reshape(-1).astype(ms.float32)) ** 2).mean()

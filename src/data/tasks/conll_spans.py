@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from src.data.features import (FeatureSet, check_labelled, check_split, label_id, read_lines, resolve_labels)
-from src.data.ner import convert_tags
+from src.data.tasks.features import (FeatureSet, check_labelled, check_split, label_id, read_lines, resolve_labels)
+from src.data.tasks.ner import convert_tags
 from src.data.tasks.entity_features import EntityTaskOptions, entity_columns, luke_tokenizer, write_entity_features
 from src.data.tokenization import Encoding, LukeTokenizer
 from src.errors import UserError

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from src.data.features import FeatureSet, write_features
+from src.data.tasks.features import FeatureSet, write_features
 from src.data.json_files import load_json
 from src.data.tokenization import Encoding, LukeTokenizer, load_tokenizer
 from src.errors import UserError

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from src.data.features import FeatureSet, check_labelled, check_split, label_id, resolve_labels
+from src.data.tasks.features import FeatureSet, check_labelled, check_split, label_id, resolve_labels
 from src.data.tasks.entity_features import (EntityTaskOptions, entity_columns, luke_tokenizer,
                                             read_json_records, write_entity_features)
 from src.data.tokenization import LukeTokenizer
