@@ -88,11 +88,15 @@ def test_killed_job_resumes_from_the_bucket_and_ends_like_an_unbroken_run(pretra
     assert kept == sorted(n for n in os.listdir(tmp_path / "cache2" / "train") if n.startswith("checkpoint-"))
 
 
-def test_bucket_url_without_moxing_is_one_line(pretraining_data, tmp_path):  # noqa: F811
-    result = subprocess.run([sys.executable, f"{ROOT}/run_pretrain.py", "--config",
-                             str(pretraining_data / "run.yaml"), "--enable_modelarts=True",
+@pytest.mark.parametrize("runner", ["run_pretrain.py", "run_finetune.py", "run_eval.py"])
+def test_bucket_url_without_moxing_is_one_line(pretraining_data, tmp_path, runner):  # noqa: F811
+    """Every runner takes the keys, and without moxing a bucket is one line before any work."""
+    first = {"run_pretrain.py": ["--config", str(pretraining_data / "run.yaml")],
+             "run_finetune.py": ["--config", "configs/tasks/squad_v1.yaml"],
+             "run_eval.py": ["--task", "squad_v1", "--data", "dev.json"]}[runner]
+    result = subprocess.run([sys.executable, f"{ROOT}/{runner}", *first, "--enable_modelarts=True",
                              "--data_url=obs://bucket/data", f"--output_path={tmp_path}"],
-                            env=env(), capture_output=True, text=True)
+                            env=env(), capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr == ("error: data_url obs://bucket/data: copying from a bucket needs moxing "
                              "(ModelArts images have it); off ModelArts give a local folder\n")
@@ -170,3 +174,21 @@ def test_a_waiting_process_gives_up_after_the_timeout_or_when_the_copier_died(tm
     (tmp_path / "job-ckpt.lock").write_text(str(dead.pid))
     with pytest.raises(UserError, match=f"process {dead.pid}, which was doing it on this node, is gone"):
         once_per_node(str(tmp_path), "job-ckpt", lambda: None, timeout_s=30, poll_s=0.01)
+
+
+@pytest.mark.slow  # ~25 s: two msrun workers
+def test_one_process_per_node_copies_under_msrun(pretraining_data, tmp_path):  # noqa: F811
+    """Two workers of one node: after init() one copies the data in, the other waits for it;
+    rank 0 alone writes to the bucket."""
+    bucket, log = tmp_path / "bucket", tmp_path / "moxing.jsonl"
+    shutil.copytree(pretraining_data / "data", bucket / "data")
+    result = subprocess.run(["bash", f"{ROOT}/scripts/run_distributed_pretrain.sh", "2", "CPU",
+                             str(pretraining_data / "run.yaml"), "batch_size=2",
+                             *modelarts_args(bucket, tmp_path / "cache")],
+                            env=env(log), capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    downloads = [c for c in calls(log) if c[0] == "copy_parallel" and c[1] == str(bucket / "data")]
+    assert downloads == [["copy_parallel", str(bucket / "data"), str(tmp_path / "cache" / "data")]]
+    assert linked_step(bucket) == 4
+    uploads = [c[2] for c in calls(log) if c[0] == "copy_parallel" and c[2].startswith(str(bucket / "train"))]
+    assert uploads == [str(bucket / "train" / f"checkpoint-000000{s}") for s in (2, 4)]
