@@ -166,16 +166,18 @@ def run_processes(processes: List[Process]) -> int:
                                                    env={**os.environ, **p.env},
                                                    start_new_session=True))
     failed = []
-    while running and not failed:
-        for rank, (p, proc) in list(running.items()):
-            if proc.poll() is not None:
-                del running[rank]
-                if proc.returncode:
-                    failed.append(p.log)
-        time.sleep(0.2)
-    for _, proc in running.values():
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    try:
+        while running and not failed:
+            for rank, (p, proc) in list(running.items()):
+                if proc.poll() is not None:
+                    del running[rank]
+                    if proc.returncode:
+                        failed.append(p.log)
+            time.sleep(0.2)
+    finally:  # also on Ctrl-C: the workers run in their own sessions
+        for _, proc in running.values():
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     report(failed)
     return 1 if failed else 0
 
