@@ -11,6 +11,7 @@ import mindspore as ms
 from mindspore import Tensor, nn, ops
 from mindspore.common.initializer import TruncatedNormal
 
+from src.models import portable
 from src.models.config import ModelConfig
 from src.models.dropout import DropoutStream
 from src.models.lean_ops import BiasAdd, ExactGELU, LayerNorm, Softmax, TanhGELU
@@ -53,6 +54,16 @@ def activation(name: str) -> nn.Cell:
             "relu": nn.ReLU(), "tanh": nn.Tanh()}[name]
 
 
+def running_count(flags: Tensor, by_matmul: bool) -> Tensor:
+    """Inclusive cumulative sum of 0/1 int32 flags (batch, L) along L; by_matmul, as a product
+    with an upper-triangular matrix of ones (the ONNX converter has no CumSum)."""
+    if not by_matmul:
+        return ops.cumsum(flags, 1)
+    index = ops.arange(flags.shape[1], dtype=ms.int32)
+    upper = (index.expand_dims(1) <= index.expand_dims(0)).astype(ms.float32)
+    return ops.matmul(flags.astype(ms.float32), upper).astype(ms.int32)
+
+
 class Embeddings(nn.Cell):
     """Word + position + token type (+ task type) embeddings, normalised, then projected."""
 
@@ -61,6 +72,7 @@ class Embeddings(nn.Cell):
         dim = config.embed_dim
         self.position_type = config.position_embedding_type
         self.pad_token_id = config.pad_token_id
+        self.cumsum_by_matmul = portable.onnx_ops()
         self.word_embeddings = embedding(config, config.vocab_size, dim)
         if self.position_type != "functional_relative":
             self.position_embeddings = embedding(config, config.max_position_embeddings, dim)
@@ -80,7 +92,7 @@ class Embeddings(nn.Cell):
         """0..L-1, or RoBERTa's: pad+1.. over real tokens, pad_token_id at padding."""
         if self.position_type == "padding_offset":
             real = (input_ids != self.pad_token_id).astype(ms.int32)
-            return ops.cumsum(real, 1) * real + self.pad_token_id
+            return running_count(real, self.cumsum_by_matmul) * real + self.pad_token_id
         return ops.arange(input_ids.shape[1], dtype=ms.int32).expand_dims(0)
 
     def construct(self, input_ids: Tensor, token_type_ids: Tensor) -> Tensor:
@@ -100,13 +112,19 @@ class Embeddings(nn.Cell):
 # Heads move between axes by Unstack + Stack rather than Transpose: on CPU each Transpose
 # kernel keeps ~2 outputs' worth of scratch for the life of the graph (~600 MB over a
 # BERT-base training step); these keep none and run as fast (benchmarks/README.md, "Memory").
-def heads_first(x: Tensor) -> Tensor:
-    """(batch, L, heads, d) -> (batch, heads, L, d)."""
-    return ops.stack(ops.unstack(x, 2), 1)
+# A graph for the ONNX converter, which has no Unstack, transposes (portable.py).
+def split_heads(qkv: Tensor, transpose: bool) -> list:
+    """(batch, L, 3, heads, d) -> q, k, v, each (batch, heads, L, d)."""
+    if transpose:
+        moved = qkv.transpose(2, 0, 3, 1, 4)
+        return [moved[0], moved[1], moved[2]]
+    return [ops.stack(ops.unstack(t, 2), 1) for t in ops.unstack(qkv, 2)]
 
 
-def heads_last(x: Tensor) -> Tensor:
+def heads_last(x: Tensor, transpose: bool) -> Tensor:
     """(batch, heads, L, d) -> (batch, L, heads, d)."""
+    if transpose:
+        return x.transpose(0, 2, 1, 3)
     return ops.stack(ops.unstack(x, 1), 2)
 
 
@@ -126,11 +144,12 @@ class SelfAttention(nn.Cell):
         # worth of memory per call on CPU (benchmarks/README.md, "Memory")
         self.context_of = ops.BatchMatMul()
         self.softmax = Softmax(self.scale)
+        self.transpose_heads = portable.onnx_ops()
 
     def construct(self, x: Tensor, mask: Tensor, relative: Optional[Tensor]) -> Tensor:
         batch, length, width = x.shape
         qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, self.head_dim)
-        q, k, v = [heads_first(t) for t in ops.unstack(qkv, 2)]
+        q, k, v = split_heads(qkv, self.transpose_heads)
         scores = self.scores_of(q, k)
         if relative is not None:
             scores = scores + FunctionalRelativePositions.key_scores(q, relative)
@@ -139,7 +158,7 @@ class SelfAttention(nn.Cell):
         context = self.context_of(probs, v)
         if relative is not None:
             context = context + FunctionalRelativePositions.value_context(probs, relative)
-        context = heads_last(context).reshape(batch, length, width)
+        context = heads_last(context, self.transpose_heads).reshape(batch, length, width)
         return self.output(context)
 
 
