@@ -78,9 +78,7 @@ class NerEvaluation(Evaluation):
         scores = np.take_along_axis(logits, positions[:, :, None], 1)
         lengths = mask.sum(1)
         if self.spec.get("use_crf"):
-            crf = model.crf
-            paths = viterbi(scores, lengths, crf.transitions.asnumpy(), crf.start_transitions.asnumpy(),
-                            crf.end_transitions.asnumpy())
+            paths = viterbi(scores, lengths, *model.crf.tables())
         else:
             paths = [row[:length].argmax(-1).tolist() for row, length in zip(scores, lengths)]
         self.predicted = [[self.labels[i] for i in path] + ["O"] * (len(self.examples[index].words) - len(path))
