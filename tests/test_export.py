@@ -196,3 +196,42 @@ def test_a_failed_export_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="another tokenizer's file"):
         export_model(ExportRequest(str(model_dir), "MINDIR", str(out / "model"), 1, 8))
     assert os.listdir(out) == ["vocab.txt"]
+
+
+PREDICT_INPUTS = {
+    "question_answering": "".join(json.dumps({"question": f"w{i} w5?", "context": " ".join(
+        f"w{j}" for j in range(i, i + 150))}) + "\n" for i in (6, 300)),  # two windows each
+    "sequence_classification": "w5 w6 w7\nw8 w9\tw10 w11\n",
+    "token_classification": '{"tokens": ["w5", "w6", "w7"]}\n{"tokens": ["w8"]}\n',
+    "masked_lm": "w5 [MASK] w7\n[MASK] w8 [MASK]\n",
+}
+
+
+@pytest.mark.parametrize("head", sorted(PREDICT_INPUTS))
+def test_predict_with_an_export_equals_the_model_directory(tmp_path, head):
+    """predict.py's path: raw inputs -> the same answers, labels, tags (CRF) or top tokens, and the
+    same probabilities within 1e-5, from the MINDIR, the ONNX and the model directory."""
+    from src.deploy.predictions import open_model, predict_file
+    labels = {"num_labels": 3, "label_names": ["O", "B-X", "I-X"], "use_crf": True}
+    model_dir, _ = tiny_dir(tmp_path, "bert", head, **(labels if head != "question_answering" else {}))
+    inputs = tmp_path / "inputs.txt"
+    inputs.write_text(PREDICT_INPUTS[head])
+    expected = predict_file(open_model(str(model_dir)), str(inputs), 4)
+    assert len(expected) == 2
+    for file_format in ("MINDIR", "ONNX"):  # at the directory's default length, 128
+        graph = export_model(ExportRequest(str(model_dir), file_format, str(tmp_path / file_format), 3))[-2]
+        got = predict_file(open_model(graph), str(inputs), 4)
+        assert_same_prediction(got, expected)
+
+
+def assert_same_prediction(one, reference):
+    """Equal texts, labels and tags, at any depth of lists and dicts; floats within 1e-5."""
+    if isinstance(reference, float):
+        assert one == pytest.approx(reference, abs=1e-5)
+    elif isinstance(reference, (list, dict)):
+        assert type(one) is type(reference) and len(one) == len(reference)
+        keys = reference.keys() if isinstance(reference, dict) else range(len(reference))
+        for key in keys:
+            assert_same_prediction(one[key], reference[key])
+    else:
+        assert one == reference

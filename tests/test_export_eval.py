@@ -1,5 +1,6 @@
 """run_eval.py --exported: a fine-tuned tiny model exported to MINDIR and to ONNX gives the same
-predictions file and the same official scores as run_eval.py --model_dir on the raw dev file."""
+predictions file and the same official scores as run_eval.py --model_dir on the raw dev file;
+predict.py tags raw sentences alike with the export and the directory."""
 import json
 
 import pytest
@@ -48,17 +49,30 @@ def check_exported_equals_model_dir(folder, files, model_dir, name, predictions)
         assert scored.stdout == reference.stdout
         assert (folder / file_format / predictions).read_text() == \
             (folder / "reference" / predictions).read_text()
-    return json.loads(reference.stdout)
+    return checkpoint, json.loads(reference.stdout)
 
 
 def test_ner_crf_export_scores_as_the_model_directory(setup):
     folder, files, model_dir = setup
-    scores = check_exported_equals_model_dir(folder / "ner", files, model_dir, "ner_crf", "predictions.txt")
+    checkpoint, scores = check_exported_equals_model_dir(folder / "ner", files, model_dir, "ner_crf",
+                                                         "predictions.txt")
     assert 0 < scores["f1"] <= 1
+    sentences = folder / "ner" / "sentences.txt"
+    sentences.write_text("anna smith lives in paris\nred blue\nboris king cold oslo warm\n")
+    tagged = {}
+    for model in (checkpoint, folder / "ner" / "exports" / "ner_crf_MINDIR.mindir"):
+        out = folder / "ner" / f"tags_{model.suffix or 'dir'}.jsonl"
+        done = run("predict.py", "--model", model, "--input", sentences, "--output", out)
+        assert done.returncode == 0, done.stderr[-3000:]
+        tagged[model.suffix] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert tagged[".mindir"] == tagged[""]
+    assert [len(row["tags"]) for row in tagged[""]] == [5, 2, 5]
+    labels = json.loads((checkpoint / "task.json").read_text())["labels"]
+    assert all(tag in labels for row in tagged[""] for tag in row["tags"])
 
 
-@pytest.mark.slow
 def test_squad_export_scores_as_the_model_directory(setup):
     folder, files, model_dir = setup
-    scores = check_exported_equals_model_dir(folder / "squad", files, model_dir, "squad", "predictions.json")
+    _, scores = check_exported_equals_model_dir(folder / "squad", files, model_dir, "squad",
+                                                "predictions.json")
     assert scores["f1"] > 0
