@@ -67,7 +67,6 @@ class ExportedModel:
         self.folder = os.path.dirname(os.path.abspath(path))
         self.inputs = [TensorSpec.from_dict(spec) for spec in self.record["inputs"]]
         self.outputs = [TensorSpec.from_dict(spec) for spec in self.record["outputs"]]
-        self.head = self.record["head"]
         self.crf = CrfTables(self.record["crf"]) if self.record.get("crf") else None
         self._forward = (self._onnx_forward() if self.record["file_format"] == "ONNX"
                          else self._mindir_forward())
@@ -92,7 +91,7 @@ class ExportedModel:
         for axis, (size, want) in enumerate(zip(array.shape, spec.dims)):
             if want is None or size == want:
                 continue
-            if axis == len(spec.dims) - 1 and size < want:
+            if spec.axes[axis] == "seq" and size < want:
                 fill = self.record["pad_token_id"] if spec.name == "input_ids" else 0
                 width = [(0, 0)] * (array.ndim - 1) + [(0, want - size)]
                 array = np.pad(array, width, constant_values=fill)
@@ -105,10 +104,9 @@ class ExportedModel:
     @staticmethod
     def _cut(output: np.ndarray, spec: TensorSpec, length: int) -> np.ndarray:
         """An output's sequence axis cut back to the inputs' length before padding."""
-        if "seq" not in spec.axes:
+        if "seq" not in spec.axes or output.shape[spec.axes.index("seq")] == length:
             return output
-        axis = spec.axes.index("seq")
-        return np.take(output, range(length), axis=axis)
+        return np.take(output, range(length), axis=spec.axes.index("seq"))
 
     def _mindir_forward(self):
         import mindspore as ms
