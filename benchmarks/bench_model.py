@@ -372,10 +372,13 @@ def run_deploy(args, row):
             for _ in range(1 + args.warmup):
                 side.call()
         times = {side.name: [] for side in sides}
+        busy_before, own_before, wall_before = cpu_busy_s(), own_cpu_s(), time.perf_counter()
         for rep in range(args.repeats):
             for side in sides[rep % len(sides):] + sides[:rep % len(sides)]:
                 time.sleep(SETTLE_S)
                 times[side.name].append(timed(side.call, args.iters))
+        wall = time.perf_counter() - wall_before
+        other = (cpu_busy_s() - busy_before) - (own_cpu_s() - own_before)
     tokens = batch * seq
     med = {name: statistics.median(values) for name, values in times.items()}
     return dict(row=row, mode="deploy", family=family, batch=batch, seq=seq, tokens=tokens,
@@ -383,6 +386,7 @@ def run_deploy(args, row):
                                        latency_ms=med[side.name] * 1e3,
                                        tok_s=tokens / med[side.name], times=times[side.name])
                        for side in sides},
+                other_processes_cpu_share=max(0.0, other) / (wall * (os.cpu_count() or 1)),
                 mindir_over_hf_onnx=med["HF ONNX"] / med["ours MINDIR"],
                 onnx_over_hf_onnx=med["HF ONNX"] / med["ours ONNX"])
 
@@ -390,13 +394,14 @@ def run_deploy(args, row):
 def deploy_markdown(rows):
     names = list(rows[0]["sides"])
     lines = ["", "Deployment (inference; batch 1: latency ms, batch 8: tokens/s; median of repeats):", "",
-             "| row | " + " | ".join(names) + " | ours MINDIR / HF ONNX | ours ONNX / HF ONNX |",
-             "|---|" + "---:|" * (len(names) + 2)]
+             "| row | " + " | ".join(names) + " | ours MINDIR / HF ONNX | ours ONNX / HF ONNX "
+             "| other CPU |", "|---|" + "---:|" * (len(names) + 3)]
     for r in rows:
         unit = (lambda s: f"{s['latency_ms']:.1f} ms") if r["batch"] == 1 else \
             (lambda s: f"{s['tok_s']:.0f}")
         lines.append(f"| {r['row']} | " + " | ".join(unit(r["sides"][n]) for n in names)
-                     + f" | **{r['mindir_over_hf_onnx']:.2f}** | {r['onnx_over_hf_onnx']:.2f} |")
+                     + f" | **{r['mindir_over_hf_onnx']:.2f}** | {r['onnx_over_hf_onnx']:.2f} "
+                     f"| {r.get('other_processes_cpu_share', 0.0):.0%} |")
     lines.append("")
     lines += [f"- {name}: {desc}" for name, desc in
               ((n, rows[0]["sides"][n]["describe"]) for n in names)]
@@ -631,14 +636,24 @@ def markdown(result):
                  + (f", context {env['context']}" if env['context'] else "")
                  + (f", variant {env['variant']}" if env['variant'] else "")
                  + f"; dropout {env.get('dropout', 0.0)} on both sides  ")
+    deployed = [r for r in result["rows"] if r["mode"] == "deploy"]
+    paired = [r for r in result["rows"] if r["mode"] != "deploy"]
+    if paired:
+        lines += paired_markdown(paired)
+    if deployed:
+        lines += deploy_markdown(deployed)
+    return "\n".join(lines) + "\n"
+
+
+def paired_markdown(paired):
+    """The ours-vs-peer table of the inference and training rows, and what each side runs."""
+    lines = []
     lines.append("")
     lines.append("| row | mode | ours tok/s | peer tok/s | ours/peer | ours MFU | peer MFU "
                  "| matmul ceiling GFLOP/s: best (median; torch) | best-of ratio | ours peak MB "
                  "| peer peak MB "
                  "| ours compile s | other CPU |")
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    deployed = [r for r in result["rows"] if r["mode"] == "deploy"]
-    paired = [r for r in result["rows"] if r["mode"] != "deploy"]
     for r in paired:
         mem = r.get("memory") or {}
         o, p = mem.get("ours"), mem.get("peer")
@@ -670,9 +685,7 @@ def markdown(result):
                  "(in brackets: above the RSS after importing both frameworks). Other CPU = share of "
                  "the machine's CPU time used by other processes while the row was timed "
                  "(a noisy-neighbour indicator; high values make the row less reliable).")
-    if deployed:
-        lines += deploy_markdown(deployed)
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main(argv=None):
