@@ -71,6 +71,7 @@ def test_ner_crf_export_scores_as_the_model_directory(setup):
     assert all(tag in labels for row in tagged[""] for tag in row["tags"])
 
 
+@pytest.mark.slow  # ~20 s; the default run has the NER+CRF one
 def test_squad_export_scores_as_the_model_directory(setup):
     folder, files, model_dir = setup
     _, scores = check_exported_equals_model_dir(folder / "squad", files, model_dir, "squad",

@@ -151,9 +151,8 @@ def predict_labels(deployed: Deployed, path: str, batch_size: int) -> List[Dict[
 def predict_tags(deployed: Deployed, path: str, batch_size: int) -> List[Dict[str, Any]]:
     """JSON lines of tokens, or whitespace-split lines: a tag per token (O past the length)."""
     from src.data.ner import NerExample, NerOptions, build_ner_features
-    from src.models.crf import viterbi
     from src.tasks.finetune import recorded_options
-    from src.tasks.token_classification import pack_words
+    from src.tasks.token_classification import word_paths
 
     rows, is_json = records(path)
     examples = [NerExample(field(row, "tokens", list, path, index) if is_json else row.split(), None,
@@ -163,14 +162,7 @@ def predict_tags(deployed: Deployed, path: str, batch_size: int) -> List[Dict[st
     columns = build_ner_features(examples, deployed.tokenizer, options,
                                  {label: index for index, label in enumerate(labels)}).columns
     (logits,) = run_rows(deployed, columns, batch_size)
-    positions, mask = pack_words(columns["label_ids"])
-    scores = np.take_along_axis(logits, positions[:, :, None], 1)
-    lengths = mask.sum(1)
-    crf = getattr(deployed.model, "crf", None)
-    if crf is not None:
-        paths = viterbi(scores, lengths, *crf.tables())
-    else:
-        paths = [row[:length].argmax(-1).tolist() for row, length in zip(scores, lengths)]
+    paths = word_paths(logits, columns["label_ids"], getattr(deployed.model, "crf", None))
     results = [{"tokens": example.words, "tags": ["O"] * len(example.words)} for example in examples]
     for path_ids, index in zip(paths, columns["example_index"]):
         tags = [labels[i] if i < len(labels) else str(i) for i in path_ids]
