@@ -148,6 +148,8 @@ def test_sidecar_names_what_a_runtime_needs(tmp_path):
     np.testing.assert_allclose(record["crf"]["transitions"], crf.transitions.asnumpy())
     dynamic = export_model(ExportRequest(str(model_dir), "MINDIR", str(tmp_path / "dyn"), dynamic=True))
     assert json.loads(open(dynamic[-1]).read())["inputs"][0]["shape"] == [None, None]
+    with pytest.raises(UserError, match="at most 128 tokens"):
+        load_exported(dynamic[-2]).run([np.ones((1, 129), np.int32)] * 3)
     assert paths[-1].endswith("ner.json")
 
 

@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from src.deploy.signature import DEFAULT_CHOICES, check_length, concrete, model_inputs, model_outputs
+from src.deploy.signature import (DEFAULT_CHOICES, check_length, concrete, longest_sequence,
+                                  model_inputs, model_outputs, position_limit)
 from src.errors import UserError
 
 FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
@@ -124,8 +125,6 @@ def export_model(request: ExportRequest) -> List[str]:
 
 def default_seq_length(resolved: Resolved) -> int:
     """The fine-tuning features' length (task.json), else 128 capped by the position table."""
-    from src.deploy.signature import position_limit
-
     recorded = (resolved.task or {}).get("options", {}).get("max_seq_length")
     return int(recorded) if recorded else min(128, position_limit(resolved.config))
 
@@ -191,7 +190,7 @@ def sidecar(request: ExportRequest, resolved: Resolved, model, inputs, sizes, gr
         "outputs": [spec.to_dict() for spec in concrete(model_outputs(config, resolved.head), sizes)],
         "crf": crf_tables(model) if config.use_crf and resolved.head == "token_classification" else None,
         "pad_token_id": config.pad_token_id,
-        "max_position_embeddings": config.max_position_embeddings,
+        "max_seq_length": longest_sequence(config),
         "tokenizer_files": tokenizer_files,
         "source": os.path.abspath(request.model_dir),
     }

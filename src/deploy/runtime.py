@@ -87,7 +87,12 @@ class ExportedModel:
         return [self._cut(out, spec, length) for out, spec in zip(outputs, self.outputs)]
 
     def _fit(self, array: np.ndarray, spec: TensorSpec) -> np.ndarray:
-        """Check an input against a static shape; pad a shorter sequence axis."""
+        """Check an input against a static shape and the position table; pad a shorter
+        sequence axis."""
+        longest = self.record.get("max_seq_length")
+        if longest and "seq" in spec.axes and array.shape[spec.axes.index("seq")] > longest:
+            raise UserError(f"{self.path}: input {spec.name} of shape {list(array.shape)}, but the "
+                            f"model takes at most {longest} tokens")
         for axis, (size, want) in enumerate(zip(array.shape, spec.dims)):
             if want is None or size == want:
                 continue

@@ -76,8 +76,12 @@ def position_limit(config: ModelConfig) -> int:
     return limit
 
 
+def longest_sequence(config: ModelConfig) -> Optional[int]:
+    """The longest input the model takes (None: NEZHA's functional positions have no table)."""
+    return None if config.position_embedding_type == "functional_relative" else position_limit(config)
+
+
 def check_length(config: ModelConfig, seq_length: int, source: str) -> None:
-    if seq_length < 1 or (config.position_embedding_type != "functional_relative"
-                          and seq_length > position_limit(config)):
-        raise UserError(f"--seq_length {seq_length}: {source} covers 1 to "
-                        f"{position_limit(config)} tokens")
+    longest = longest_sequence(config)
+    if seq_length < 1 or (longest is not None and seq_length > longest):
+        raise UserError(f"--seq_length {seq_length}: {source} covers 1 to {longest} tokens")
