@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from src.deploy.signature import (DEFAULT_CHOICES, check_length, concrete, longest_sequence,
+from src.deploy.signature import (DEFAULT_CHOICES, DEFAULT_SEQ_LENGTH, check_length, concrete, longest_sequence,
                                   model_inputs, model_outputs, position_limit)
 from src.errors import UserError
 
@@ -124,9 +124,10 @@ def export_model(request: ExportRequest) -> List[str]:
 
 
 def default_seq_length(resolved: Resolved) -> int:
-    """The fine-tuning features' length (task.json), else 128 capped by the position table."""
+    """The fine-tuning features' length (task.json), else DEFAULT_SEQ_LENGTH capped by the
+    position table."""
     recorded = (resolved.task or {}).get("options", {}).get("max_seq_length")
-    return int(recorded) if recorded else min(128, position_limit(resolved.config))
+    return int(recorded) if recorded else min(DEFAULT_SEQ_LENGTH, position_limit(resolved.config))
 
 
 def shape_sizes(resolved: Resolved, request: ExportRequest, seq_length: int) -> Dict[str, Optional[int]]:

@@ -13,9 +13,9 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from src.data.json_files import iter_json_lines, load_json
+from src.deploy.signature import DEFAULT_SEQ_LENGTH
 from src.errors import UserError
 
-DEFAULT_LENGTH = 128
 TOP_TOKENS = 5
 
 
@@ -53,14 +53,17 @@ def open_model(path: str, head: Optional[str] = None) -> Deployed:
 
     exported = load_exported(path)
     record = exported.record
-    static = exported.inputs[0].dims[-1]
-    length = static or ((record.get("task") or {}).get("options", {}).get("max_seq_length")
-                        or DEFAULT_LENGTH)
+    if head is not None and head != record["head"]:
+        raise UserError(f"--head {head}: {path} was exported with head {record['head']}")
+    recorded = (record.get("task") or {}).get("options", {}).get("max_seq_length")
+    length = (exported.inputs[0].dims[-1] or recorded
+              or min(DEFAULT_SEQ_LENGTH, record.get("max_seq_length") or DEFAULT_SEQ_LENGTH))
     return Deployed(exported, record["head"], record.get("labels"), record.get("task"),
                     load_tokenizer(exported.folder), int(length))
 
 
 def run_rows(deployed: Deployed, columns: Dict[str, np.ndarray], batch_size: int) -> List[np.ndarray]:
+    """The model's outputs for feature columns (input_ids, input_mask, segment_ids), in batches."""
     from src.tasks.finetune import Predictor
 
     inputs = tuple(columns[name] for name in ("input_ids", "input_mask", "segment_ids"))
@@ -68,6 +71,7 @@ def run_rows(deployed: Deployed, columns: Dict[str, np.ndarray], batch_size: int
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities over the last axis."""
     shifted = np.exp(logits - logits.max(-1, keepdims=True))
     return shifted / shifted.sum(-1, keepdims=True)
 
@@ -83,6 +87,7 @@ def records(path: str) -> tuple[List[Any], bool]:
 
 
 def field(record: Any, key: str, kind: type, path: str, index: int) -> Any:
+    """record[key], checked to be a `kind`; otherwise one line naming the file and record."""
     if not isinstance(record, dict) or not isinstance(record.get(key), kind):
         raise UserError(f"{path}: record {index + 1}: expected a {kind.__name__} under {key!r}")
     return record[key]

@@ -15,6 +15,8 @@ from src.models.heads import PAIR_OBJECTIVE
 TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # A RACE question has four options; a multiple-choice export fixes the count unless --dynamic.
 DEFAULT_CHOICES = 4
+# The sequence length of an export (and of predict.py's features) where no task.json gives one.
+DEFAULT_SEQ_LENGTH = 128
 
 
 @dataclass(frozen=True)
