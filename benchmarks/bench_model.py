@@ -7,7 +7,7 @@ allocated, and all rows in one process ran out of memory), and peak resident mem
 measured per side in a fresh subprocess each, so the two frameworks' allocators never
 share a process. See benchmarks/README.md for what every number means.
 
-    .venv/bin/python benchmarks/bench_model.py              # all rows, ~20 min on 2 cores
+    .venv/bin/python benchmarks/bench_model.py              # all rows and modes (deploy too), ~25 min
     .venv/bin/python benchmarks/bench_model.py --quick      # smoke run, ~3 min
     .venv/bin/python benchmarks/bench_model.py --rows bert-8x128 --repeats 7 --threads 2
     .venv/bin/python benchmarks/bench_model.py --rows bert-1x128,bert-8x128 --modes deploy
