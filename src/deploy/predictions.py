@@ -5,6 +5,7 @@ probability), sentence (pair) classification (label and probabilities), NER (a t
 Viterbi with a CRF) and fill-mask (top tokens at each mask). Features are built as training
 built them (task.json's options) and rows run in batches through src.tasks.finetune.Predictor.
 """
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from src.data.json_files import iter_json_lines, load_json
+from src.data.json_files import iter_json_lines
 from src.deploy.signature import DEFAULT_SEQ_LENGTH
 from src.errors import UserError
 
@@ -95,6 +96,17 @@ def field(record: Any, key: str, kind: type, path: str, index: int) -> Any:
 
 # ---------------------------------------------------------------- question answering
 
+def squad_file(path: str) -> Optional[dict]:
+    """The parsed file if it is one SQuAD-style JSON object (with "data"), else None."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such file")
+    try:
+        whole = json.loads(Path(path).read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    return whole if isinstance(whole, dict) and "data" in whole else None
+
+
 def predict_answers(deployed: Deployed, path: str, batch_size: int) -> List[Dict[str, Any]]:
     """SQuAD JSON, or JSON lines of question / context (/ id): the best answer and its probability."""
     from src.data.squad import SquadExample, SquadOptions, read_squad
@@ -102,8 +114,9 @@ def predict_answers(deployed: Deployed, path: str, batch_size: int) -> List[Dict
     from src.data.squad_postprocess import postprocess_squad
     from src.tasks.finetune import recorded_options
 
-    if path.endswith(".json") and isinstance(load_json(path), dict):
-        examples, _ = read_squad(path)
+    whole = squad_file(path)
+    if whole is not None:
+        examples, _ = read_squad(path, whole)
     else:
         rows, _ = records(path)
         examples = [SquadExample(str(row.get("id", index)) if isinstance(row, dict) else str(index), "",
