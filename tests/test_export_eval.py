@@ -77,3 +77,9 @@ def test_squad_export_scores_as_the_model_directory(setup):
     _, scores = check_exported_equals_model_dir(folder / "squad", files, model_dir, "squad",
                                                 "predictions.json")
     assert scores["f1"] > 0
+    out = folder / "squad" / "answers.jsonl"
+    done = run("predict.py", "--model", folder / "squad" / "exports" / "squad_ONNX.onnx",
+               "--input", files["squad_dev"], "--output", out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    answers = {row["id"]: row["answer"] for row in map(json.loads, out.read_text().splitlines())}
+    assert answers == json.loads((folder / "squad" / "reference" / "predictions.json").read_text())
