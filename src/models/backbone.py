@@ -54,7 +54,7 @@ def activation(name: str) -> nn.Cell:
             "relu": nn.ReLU(), "tanh": nn.Tanh()}[name]
 
 
-def running_count(flags: Tensor, by_matmul: bool) -> Tensor:
+def running_count(flags: Tensor, by_matmul: bool = False) -> Tensor:
     """Inclusive cumulative sum of 0/1 int32 flags (batch, L) along L; by_matmul, as a product
     with an upper-triangular matrix of ones (the ONNX converter has no CumSum)."""
     if not by_matmul:
@@ -112,16 +112,22 @@ class Embeddings(nn.Cell):
 # Heads move between axes by Unstack + Stack rather than Transpose: on CPU each Transpose
 # kernel keeps ~2 outputs' worth of scratch for the life of the graph (~600 MB over a
 # BERT-base training step); these keep none and run as fast (benchmarks/README.md, "Memory").
-# A graph for the ONNX converter, which has no Unstack, transposes (portable.py).
-def split_heads(qkv: Tensor, transpose: bool) -> list:
-    """(batch, L, 3, heads, d) -> q, k, v, each (batch, heads, L, d)."""
+# A graph for the ONNX converter, which has no Unstack, slices and transposes (portable.py).
+def split_qkv(qkv: Tensor, by_slicing: bool = False) -> tuple:
+    """(batch, L, 3, heads, d) -> q, k, v, each (batch, L, heads, d)."""
+    if by_slicing:
+        return qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+    return ops.unstack(qkv, 2)
+
+
+def heads_first(x: Tensor, transpose: bool = False) -> Tensor:
+    """(batch, L, heads, d) -> (batch, heads, L, d)."""
     if transpose:
-        moved = qkv.transpose(2, 0, 3, 1, 4)
-        return [moved[0], moved[1], moved[2]]
-    return [ops.stack(ops.unstack(t, 2), 1) for t in ops.unstack(qkv, 2)]
+        return x.transpose(0, 2, 1, 3)
+    return ops.stack(ops.unstack(x, 2), 1)
 
 
-def heads_last(x: Tensor, transpose: bool) -> Tensor:
+def heads_last(x: Tensor, transpose: bool = False) -> Tensor:
     """(batch, heads, L, d) -> (batch, L, heads, d)."""
     if transpose:
         return x.transpose(0, 2, 1, 3)
@@ -149,7 +155,7 @@ class SelfAttention(nn.Cell):
     def construct(self, x: Tensor, mask: Tensor, relative: Optional[Tensor]) -> Tensor:
         batch, length, width = x.shape
         qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, self.head_dim)
-        q, k, v = split_heads(qkv, self.transpose_heads)
+        q, k, v = [heads_first(t, self.transpose_heads) for t in split_qkv(qkv, self.transpose_heads)]
         scores = self.scores_of(q, k)
         if relative is not None:
             scores = scores + FunctionalRelativePositions.key_scores(q, relative)
