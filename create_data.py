@@ -10,13 +10,15 @@
   python create_data.py classification --dataset mrpc --input MRPC/train.tsv --model_dir models/bert_base \
       --output data/mrpc_train
   python create_data.py race --input RACE/train --model_dir models/bert_base --output data/race_train
+  python create_data.py mentions --dump enwiki-pages-articles.xml.bz2 --dump_db data/enwiki.db \
+      --output data/enwiki_mentions
 """
 import argparse
 import logging
 import signal
 import sys
 
-from src.errors import run_cli
+from src.errors import UserError, run_cli
 
 
 def _flag(value: str) -> bool:
@@ -64,6 +66,51 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
                         help="true/false; default: the tokenizer's own setting")
     parser.add_argument("--workers", type=int, default=1, help="processes building instances")
     parser.add_argument("--shard_size", type=int, default=100_000, help="instances per MindRecord file")
+
+
+def _mentions_parser(sub: argparse._SubParsersAction) -> None:
+    """`mentions`: a Wikipedia dump (or the LUKE seeds' pickles) -> LUKE's mention DB (no pickle written)."""
+    from src.data.entities.mention_db import MentionOptions
+
+    defaults = MentionOptions()
+    parser = sub.add_parser("mentions", help="Wikipedia dump -> mention DB (anchor texts, link probabilities)")
+    parser.add_argument("--output", required=True, help="folder to write the mention DB into")
+    parser.add_argument("--dump", help="a pages-articles .xml.bz2: built into --dump_db first (wikipedia2vec)")
+    parser.add_argument("--dump_db", help="a wikipedia2vec DumpDB file to read (with --dump: the one to build)")
+    parser.add_argument("--luke_pickle", help="convert the LUKE seed's WikiLinkDB pickle (enwiki_*.pkl)")
+    parser.add_argument("--redirects_pickle", help="convert the LUKE seed's *_redirects.pkl (alone: a "
+                                                   "redirects-only DB for --model_redirects)")
+    parser.add_argument("--allow_pickle", action="store_true", help="allow reading the seeds' pickles (runs "
+                                                                    "code from them: only for files you trust)")
+    parser.add_argument("--min_link_prob", type=float, default=defaults.min_link_prob,
+                        help="drop anchor texts linked less often than this per page containing them")
+    parser.add_argument("--min_link_count", type=int, default=defaults.min_link_count,
+                        help="drop (text, title) candidates linked fewer times")
+    parser.add_argument("--max_mention_length", type=int, default=defaults.max_mention_length,
+                        help="drop anchor texts of more words")
+    parser.add_argument("--language", help="language of the entity titles (default: the dump's)")
+    parser.add_argument("--workers", type=int, default=1, help="processes reading the dump")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+
+
+def _mentions(args: argparse.Namespace) -> None:
+    """Build or convert the mention DB with the parsed options."""
+    from src.data.entities.mention_db import MentionOptions
+
+    options = MentionOptions(args.min_link_prob, args.min_link_count, args.max_mention_length, args.language)
+    pickles = args.luke_pickle or args.redirects_pickle
+    if bool(pickles) == bool(args.dump or args.dump_db):
+        raise UserError("mentions: expected either --dump_db (with --dump to build it) or the seeds' pickles "
+                        "(--luke_pickle / --redirects_pickle), not both or neither")
+    if pickles:
+        from src.data.entities.luke_pickles import convert_luke_pickles
+
+        convert_luke_pickles(args.output, options, args.luke_pickle, args.redirects_pickle, args.allow_pickle,
+                             args.overwrite)
+    else:
+        from src.data.entities.mention_build import create_mention_db
+
+        create_mention_db(args.output, options, args.dump_db, args.dump, args.workers, args.overwrite)
 
 
 def _vocab_parser(sub: argparse._SubParsersAction) -> None:
@@ -204,12 +251,13 @@ def main() -> None:
     _ner_parser(sub)
     _classification_parser(sub)
     _race_parser(sub)
+    _mentions_parser(sub)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped job cleans up its temporary output
     try:
         commands = {"pretrain": _pretrain, "vocab": _vocab, "squad": _squad, "ner": _ner,
-                    "classification": _classification, "race": _race}
+                    "classification": _classification, "race": _race, "mentions": _mentions}
         commands[args.command](args)
     except KeyboardInterrupt:
         print(f"interrupted: nothing written to {args.output}", file=sys.stderr)
