@@ -143,15 +143,24 @@ def _squad_parser(sub: argparse._SubParsersAction) -> None:
     _add_task_arguments(parser, 384)
     parser.add_argument("--doc_stride", type=int, default=128, help="tokens between the starts of two windows")
     parser.add_argument("--max_query_length", type=int, default=64, help="question tokens kept")
+    parser.add_argument("--mention_db", help="LUKE: a mention DB folder (create_data.py mentions) to link entities")
+    parser.add_argument("--model_redirects", help="LUKE: a mention DB of the entity vocabulary's dump whose "
+                                                  "redirects map titles (default: --mention_db's own)")
+    parser.add_argument("--max_entity_length", type=int, default=128, help="LUKE: entities kept per window")
+    parser.add_argument("--max_mention_length", type=int, default=30, help="LUKE: tokens of a mention at most")
+    parser.add_argument("--min_mention_link_prob", type=float, default=0.01,
+                        help="LUKE: anchors linked less often than this are not looked for")
 
 
 def _squad(args: argparse.Namespace) -> None:
+    from src.data.entities.linking import EntityOptions
     from src.data.tasks.squad import SquadOptions
     from src.data.tasks.squad_records import create_squad_data
 
     options = SquadOptions(args.max_seq_length, args.doc_stride, args.max_query_length)
+    entity_options = EntityOptions(args.max_entity_length, args.max_mention_length, args.min_mention_link_prob)
     create_squad_data(args.input, args.model_dir, args.output, options, args.split, args.overwrite,
-                      args.do_lower_case)
+                      args.do_lower_case, args.mention_db, args.model_redirects, entity_options)
 
 
 def _labelled_task_parser(sub: argparse._SubParsersAction, name: str, help_text: str,

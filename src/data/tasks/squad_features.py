@@ -17,6 +17,7 @@ import tokenizers
 from tqdm import tqdm
 
 from src.data.tasks.squad import SquadExample, SquadOptions
+from src.data.tasks.squad_entities import ENTITY_COLUMNS, SquadEntities, WindowLayout, pad_entity_columns
 from src.data.tokenization import Tokenizer
 
 UNIQUE_ID_BASE = 1_000_000_000
@@ -43,6 +44,10 @@ class SquadFeatures:
     unique_ids: np.ndarray | None = None
     example_index: np.ndarray | None = None
     token_offsets: np.ndarray | None = None
+    entity_ids: np.ndarray | None = None
+    entity_position_ids: np.ndarray | None = None
+    entity_segment_ids: np.ndarray | None = None
+    entity_attention_mask: np.ndarray | None = None
     counts: Counter = field(default_factory=Counter)
 
     def __len__(self) -> int:
@@ -86,8 +91,10 @@ def pair_template(tokenizer: Tokenizer) -> PairTemplate:
 
 
 def build_squad_features(examples: Sequence[SquadExample], tokenizer: Tokenizer, options: SquadOptions,
-                         is_training: bool, progress: bool = False) -> SquadFeatures:
-    """Tokenize and window the examples into features; training targets or evaluation offsets by is_training.
+                         is_training: bool, progress: bool = False,
+                         entities: SquadEntities | None = None) -> SquadFeatures:
+    """Tokenize and window the examples into features; training targets or evaluation offsets by is_training;
+    LUKE's entity columns too, given `entities` (a linker over a mention DB).
 
     Training skips an answerable example with no usable answer (`no_usable_answer`) or whose answer
     covers no token (`answer_not_tokenized`); a window without the answer, and every window of an
@@ -102,9 +109,11 @@ def build_squad_features(examples: Sequence[SquadExample], tokenizer: Tokenizer,
     with tqdm(total=len(examples), unit="examples", desc="squad features", disable=None if progress else True) as bar:
         for first in range(0, len(examples), CHUNK_EXAMPLES):
             chunk = examples[first:first + CHUNK_EXAMPLES]
-            parts.append(_build_chunk(chunk, first, tokenizer, template, options, is_training, counts))
+            parts.append(_build_chunk(chunk, first, tokenizer, template, options, is_training, counts, entities))
             bar.update(len(chunk))
     columns = TRAIN_COLUMNS if is_training else EVAL_COLUMNS
+    if entities is not None and parts:
+        columns, parts = columns + ENTITY_COLUMNS, pad_entity_columns(parts, entities.pad_id)
     joined = {name: np.concatenate([part[name] for part in parts]) if parts else _empty(name, options)
               for name in columns if name != "unique_ids"}
     if not is_training:
@@ -192,29 +201,47 @@ def _char_bases(texts: list[str]) -> np.ndarray:
 
 
 def _build_chunk(examples: Sequence[SquadExample], first: int, tokenizer: Tokenizer, template: PairTemplate,
-                 options: SquadOptions, is_training: bool, counts: Counter) -> dict[str, np.ndarray]:
+                 options: SquadOptions, is_training: bool, counts: Counter,
+                 entities: SquadEntities | None) -> dict[str, np.ndarray]:
     """Features of one chunk of examples (first = the chunk's index in the whole list)."""
     if is_training:
         examples = [example for example in examples if example.is_impossible or _usable(example, counts)]
     code_of: dict[str, int] = {}
     codes = np.array([code_of.setdefault(example.context, len(code_of)) for example in examples], dtype=np.int64)
     contexts = list(code_of)
-    questions = _tokenize(tokenizer.backend, [example.question for example in examples], with_offsets=False)
+    question_texts = [example.question for example in examples]
+    questions = _tokenize(tokenizer.backend, question_texts, with_offsets=entities is not None)
     context_tokens = _tokenize(tokenizer.backend, contexts, with_offsets=True)
     spans = _trim_offsets(contexts, context_tokens)
     counts["question_truncated"] += int((questions.lengths > options.max_query_length).sum())
+    local = spans - np.repeat(_char_bases(contexts), context_tokens.lengths)[:, None]
     if not is_training:
         windows = _Windows(questions, context_tokens, codes, template, options)
-        local = spans - np.repeat(_char_bases(contexts), context_tokens.lengths)[:, None]
         built = windows.gather(tokenizer.pad_token_id, local)
         built["example_index"] = (first + windows.example).astype(np.int32)
-        return built
-    answers = _answer_tokens(examples, codes, contexts, context_tokens, spans, counts)
-    usable = answers[:, 0] >= -1
-    windows = _Windows(_select(questions, usable), context_tokens, codes[usable], template, options)
-    built = windows.gather(tokenizer.pad_token_id)
-    built.update(windows.targets(answers[usable], counts))
+        kept = np.arange(len(examples))
+    else:
+        answers = _answer_tokens(examples, codes, contexts, context_tokens, spans, counts)
+        usable = answers[:, 0] >= -1
+        windows = _Windows(_select(questions, usable), context_tokens, codes[usable], template, options)
+        built = windows.gather(tokenizer.pad_token_id)
+        built.update(windows.targets(answers[usable], counts))
+        kept = np.flatnonzero(usable)
+    if entities is not None:
+        question_spans = _split(_trim_offsets(question_texts, questions)
+                                - np.repeat(_char_bases(question_texts), questions.lengths)[:, None], questions)
+        layout = WindowLayout(windows.example, windows.window_start, windows.window_length, windows.question_length,
+                              len(template.prefix), windows.context_column, template.question_type,
+                              template.context_type)
+        built.update(entities.columns([examples[i].title for i in kept], [question_texts[i] for i in kept],
+                                      [question_spans[i] for i in kept], contexts, _split(local, context_tokens),
+                                      codes[kept], layout))
     return built
+
+
+def _split(spans: np.ndarray, tokens: _Tokens) -> list[np.ndarray]:
+    """Per text, its rows of a flat per-token array."""
+    return [spans[start:start + length] for start, length in zip(tokens.starts.tolist(), tokens.lengths.tolist())]
 
 
 def _usable(example: SquadExample, counts: Counter) -> bool:
