@@ -150,6 +150,7 @@ def _squad_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--max_mention_length", type=int, default=30, help="LUKE: tokens of a mention at most")
     parser.add_argument("--min_mention_link_prob", type=float, default=0.01,
                         help="LUKE: anchors linked less often than this are not looked for")
+    parser.add_argument("--workers", type=int, default=1, help="processes building features (same output)")
 
 
 def _squad(args: argparse.Namespace) -> None:
@@ -160,7 +161,7 @@ def _squad(args: argparse.Namespace) -> None:
     options = SquadOptions(args.max_seq_length, args.doc_stride, args.max_query_length)
     entity_options = EntityOptions(args.max_entity_length, args.max_mention_length, args.min_mention_link_prob)
     create_squad_data(args.input, args.model_dir, args.output, options, args.split, args.overwrite,
-                      args.do_lower_case, args.mention_db, args.model_redirects, entity_options)
+                      args.do_lower_case, args.mention_db, args.model_redirects, entity_options, args.workers)
 
 
 def _labelled_task_parser(sub: argparse._SubParsersAction, name: str, help_text: str,

@@ -19,6 +19,7 @@ from src.data.entities.mention_build import create_mention_db
 from src.data.entities.mention_db import MentionDB, MentionOptions, normalize_mention
 from src.data.entities.vocab import load_entity_vocab
 from src.data.tasks.squad import SquadExample, SquadOptions
+from src.data.tasks import squad_features
 from src.data.tasks.squad_entities import SquadEntities
 from src.data.tasks.squad_features import build_squad_features
 from src.data.tasks.squad_records import create_squad_data
@@ -76,13 +77,13 @@ def _examples(title: str = "Lutetia") -> list[SquadExample]:
 
 
 def _build(world, kind: str, options: EntityOptions = LINK_OPTIONS, redirects: bool = True,
-           is_training: bool = False):
+           is_training: bool = False, examples: list[SquadExample] | None = None, workers: int = 1):
     linker = EntityLinker(MentionDB(world["mentions"]), load_entity_vocab(str(world["dirs"][kind])), options,
                           MentionDB(world["model_redirects"]) if redirects else None)
-    entities = SquadEntities(linker)
     tokenizer = load_tokenizer(world["dirs"][kind])
-    features = build_squad_features(_examples(), tokenizer, OPTIONS, is_training=is_training, entities=entities)
-    return features, tokenizer, linker, entities
+    features = build_squad_features(examples or _examples(), tokenizer, OPTIONS, is_training=is_training,
+                                    entities=SquadEntities(linker), workers=workers)
+    return features, tokenizer, linker
 
 
 def _expected_occurrences(text: str, texts: set[str]) -> list[tuple[int, int, str]]:
@@ -107,7 +108,7 @@ def _entities_of(features, row: int) -> list[tuple[int, list[int]]]:
 
 @pytest.mark.parametrize("kind", ["plain", "spaced"])
 def test_every_kept_mention_decodes_to_its_anchor_in_every_window(world, kind):
-    features, tokenizer, linker, _ = _build(world, kind)
+    features, tokenizer, linker = _build(world, kind)
     vocab = linker.vocab
     assert len(features) > 10
     for row in range(len(features)):
@@ -122,7 +123,7 @@ def test_every_kept_mention_decodes_to_its_anchor_in_every_window(world, kind):
 
 @pytest.mark.parametrize("kind", ["plain", "spaced"])
 def test_context_mentions_are_placed_in_each_window_that_holds_them_and_cut_ones_counted(world, kind):
-    features, _, linker, entities = _build(world, kind)
+    features, _, linker = _build(world, kind)
     occurrences = [o for o in _expected_occurrences(CONTEXT, set(LINKED) | {"notre dame", "rouen"})
                    if o[2] in LINKED]
     cut = 0
@@ -139,11 +140,11 @@ def test_context_mentions_are_placed_in_each_window_that_holds_them_and_cut_ones
                 cut += 1
         found = [entity for entity in _entities_of(features, row) if entity[1][0] >= context_columns[0]]
         assert found == expected, row
-    assert cut > 0 and entities.counts["dropped_cut_by_window"] == cut
+    assert cut > 0 and features.entity_counts["dropped_cut_by_window"] == cut
 
 
 def test_question_mentions_lead_every_window_of_the_question(world):
-    features, tokenizer, linker, _ = _build(world, "plain")
+    features, tokenizer, linker = _build(world, "plain")
     for row in range(len(features)):
         question = QUESTIONS[features.example_index[row]]
         expected = [LINKED[anchor] for _, _, anchor in _expected_occurrences(question, set(LINKED))]
@@ -153,38 +154,52 @@ def test_question_mentions_lead_every_window_of_the_question(world):
 
 
 def test_ambiguous_below_threshold_and_unknown_anchors_are_dropped(world):
-    features, _, linker, _ = _build(world, "plain", EntityOptions(min_mention_link_prob=0.5))
+    features, _, linker = _build(world, "plain", EntityOptions(min_mention_link_prob=0.5))
     linked = {linker.vocab.title(int(e)) for e in features.entity_ids[features.entity_attention_mask == 1]}
     assert "City" not in linked  # "city": linked once, on 5 pages: link probability 0.2 < 0.5
     assert not linked & {"Notre-Dame de Paris", "Notre Dame (band)"}  # "notre dame" points to two titles
     assert {"France", "Eiffel Tower", "Louvre", "Seine River", "Eiffel (company)"} <= linked
-    assert linker.counts["ambiguous_anchor_texts"] == 1 and linker.counts["anchors_below_min_link_prob"] == 1
-    assert linker.counts["dropped_not_in_entity_vocab"] > 0  # rouen
-    low, _, _, _ = _build(world, "plain", EntityOptions(min_mention_link_prob=0.1))
+    articles = linker.article_counts(["Lutetia"] * 3)
+    assert articles == {"articles": 1, "ambiguous_anchor_texts": 1, "anchors_below_min_link_prob": 1}
+    assert linker.article_counts(["Nowhere"]) == {"articles": 1, "articles_without_anchors": 1}
+    assert features.entity_counts["dropped_not_in_entity_vocab"] > 0  # rouen
+    low, _, _ = _build(world, "plain", EntityOptions(min_mention_link_prob=0.1))
     assert linker.vocab.id("City") in low.entity_ids[low.entity_attention_mask == 1]
 
 
 def test_model_redirects_map_titles_into_the_vocabulary(world):
-    features, _, linker, _ = _build(world, "plain", redirects=False)
+    features, _, linker = _build(world, "plain", redirects=False)
     assert linker.vocab.id("Seine River") not in features.entity_ids[features.entity_attention_mask == 1]
-    with_redirects, _, _, _ = _build(world, "plain")
+    with_redirects, _, _ = _build(world, "plain")
     assert linker.vocab.id("Seine River") in with_redirects.entity_ids[with_redirects.entity_attention_mask == 1]
 
 
 def test_at_most_max_entity_length_per_window(world):
-    full, _, _, _ = _build(world, "plain")
-    capped, _, _, entities = _build(world, "plain", EntityOptions(max_entity_length=2, min_mention_link_prob=0.1))
+    full, _, _ = _build(world, "plain")
+    capped, _, _ = _build(world, "plain", EntityOptions(max_entity_length=2, min_mention_link_prob=0.1))
     per_window = full.entity_attention_mask.sum(axis=1)
     assert per_window.max() > 2 and capped.entity_ids.shape[1] == 2
     assert np.array_equal(capped.entity_ids, full.entity_ids[:, :2])
-    assert entities.counts["dropped_over_max_entity_length"] == int(np.maximum(per_window - 2, 0).sum())
+    assert capped.entity_counts["dropped_over_max_entity_length"] == int(np.maximum(per_window - 2, 0).sum())
 
 
 def test_training_features_carry_the_same_entities(world):
-    train, _, _, _ = _build(world, "plain", is_training=True)
-    evaluation, _, _, _ = _build(world, "plain")
+    train, _, _ = _build(world, "plain", is_training=True)
+    evaluation, _, _ = _build(world, "plain")
     for name in ("input_ids", "entity_ids", "entity_position_ids", "entity_attention_mask"):
         assert np.array_equal(getattr(train, name), getattr(evaluation, name)), name
+
+
+def test_same_features_and_counts_for_any_number_of_workers(world, monkeypatch):
+    monkeypatch.setattr(squad_features, "CHUNK_EXAMPLES", 2)  # several chunks, some sharing a context
+    examples = _examples() + _examples("Paris") + [SquadExample("x", "Nowhere", "Where?", "Nowhere at all.",
+                                                                (("Nowhere", 0),), False)]
+    one, _, _ = _build(world, "plain", examples=examples)
+    two, _, _ = _build(world, "plain", examples=examples, workers=2)
+    assert one.entity_attention_mask.sum() > 0
+    for name in one.columns():
+        assert np.array_equal(one.columns()[name], two.columns()[name]), name
+    assert one.entity_counts == two.entity_counts and one.counts == two.counts
 
 
 def _squad_file(path: Path, title: str) -> str:
@@ -204,12 +219,12 @@ def test_create_data_writes_entity_columns_and_counts(world, tmp_path):
     assert result.returncode == 0, result.stderr
     manifest = read_task_manifest(str(tmp_path / "out"), "squad")
     columns = load_task_columns(str(tmp_path / "out"))
-    expected, _, _, entities = _build(world, "plain", is_training=True)
+    expected, _, _ = _build(world, "plain", is_training=True)
     for name in ("entity_ids", "entity_position_ids", "entity_segment_ids", "entity_attention_mask"):
         assert np.array_equal(columns[name], getattr(expected, name)), name
     counts = manifest["entities"]["counts"]
     assert counts["kept"] == int(expected.entity_attention_mask.sum()) > 0
-    assert counts["dropped_cut_by_window"] == entities.counts["dropped_cut_by_window"] > 0
+    assert counts["dropped_cut_by_window"] == expected.entity_counts["dropped_cut_by_window"] > 0
     assert counts["ambiguous_anchor_texts"] == 1 and counts["dropped_not_in_entity_vocab"] > 0
     assert manifest["entities"]["entity_vocab"]["pad_id"] == 2
 

@@ -43,12 +43,13 @@ class Mention:
 
 @dataclass
 class _Article:
-    """One article's usable anchors: a trie of their texts, text -> entity id (None: not in the vocab), and
-    the texts' first two characters (a cheap test before the trie)."""
+    """One article's usable anchors: a trie of their texts, text -> entity id (None: not in the vocab), the
+    texts' first two characters (a cheap test before the trie), and what was left out of them."""
 
     trie: Any
     entity_of: dict[str, int | None]
     heads: frozenset[str]
+    counts: Counter
 
 
 def article_title(title: str) -> str:
@@ -125,8 +126,11 @@ class EntityLinker:
         self.mentions, self.vocab, self.options = mentions, vocab, options
         self.model_redirects = model_redirects or mentions
         self.language = mentions.language
-        self.counts: Counter = Counter()
         self._articles: dict[str, _Article] = {}
+
+    def __reduce__(self) -> tuple:
+        """Pickled (for worker processes) as its inputs; the article cache is rebuilt where it is used."""
+        return EntityLinker, (self.mentions, self.vocab, self.options, self.model_redirects)
 
     def article(self, title: str) -> _Article:
         """The usable anchors of a SQuAD article (cached per title)."""
@@ -139,25 +143,29 @@ class EntityLinker:
 
         resolved = self.mentions.resolve(article_title(title))
         anchors = self.mentions.article_anchors(resolved)
-        if not anchors:
-            self.counts["articles_without_anchors"] += 1
+        counts = Counter(articles=1, articles_without_anchors=int(not anchors))
         titles: dict[str, set[str]] = {}
         for anchor in anchors:
             if anchor.link_prob < self.options.min_mention_link_prob:
-                self.counts["anchors_below_min_link_prob"] += 1
+                counts["anchors_below_min_link_prob"] += 1
             else:
                 titles.setdefault(anchor.text, set()).add(anchor.title)
-        ambiguous = [text for text, targets in titles.items() if len(targets) > 1]
-        self.counts["ambiguous_anchor_texts"] += len(ambiguous)
+        counts["ambiguous_anchor_texts"] += sum(len(targets) > 1 for targets in titles.values())
         entity_of = {text: self._entity_id(targets.pop()) for text, targets in titles.items() if len(targets) == 1}
-        return _Article(marisa_trie.Trie(entity_of), entity_of, frozenset(text[:2] for text in entity_of))
+        return _Article(marisa_trie.Trie(entity_of), entity_of, frozenset(text[:2] for text in entity_of), counts)
+
+    def article_counts(self, titles: list[str]) -> Counter:
+        """Over the distinct articles: how many, how many have no anchors, anchors left out by reason."""
+        return sum((self.article(title).counts for title in dict.fromkeys(titles)), Counter())
 
     def _entity_id(self, title: str) -> int | None:
         """The vocabulary id of a title after the model dump's redirects, None where the vocabulary lacks it."""
         return self.vocab.get(self.model_redirects.resolve(title), self.language)
 
-    def detect(self, articles: list[_Article], texts: list[str], spans: list[np.ndarray]) -> list[list[Mention]]:
-        """Per text (with its article and tokens' character spans): greedy longest-first anchor mentions."""
+    def detect(self, articles: list[_Article], texts: list[str], spans: list[np.ndarray],
+               counts: Counter) -> list[list[Mention]]:
+        """Per text (with its article and tokens' character spans): greedy longest-first anchor mentions;
+        counts gets how many were found and how many dropped for a title outside the vocabulary."""
         tokens, limit = _tokens(texts, spans), self.options.max_mention_length
         begins, ends, low = tokens.spans[:, 0].tolist(), tokens.ends, tokens.lowered
         stops = np.append(tokens.first_token[1:], len(tokens.spans))
@@ -180,8 +188,8 @@ class EntityLinker:
                         resume = last + 1
                         mentions.append((first - offset, last + 1 - offset, entity_of[key]))
                         break
-            self.counts["mentions_found"] += len(mentions)
+            counts["mentions_found"] += len(mentions)
             kept = [Mention(*mention) for mention in mentions if mention[2] is not None]
-            self.counts["dropped_not_in_entity_vocab"] += len(mentions) - len(kept)
+            counts["dropped_not_in_entity_vocab"] += len(mentions) - len(kept)
             found.append(kept)
         return found

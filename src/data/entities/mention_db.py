@@ -82,6 +82,10 @@ class MentionDB:
         self._mentions = marisa_trie.Trie().mmap(str(self.folder / "mentions.marisa"))
         self._arrays = {name: np.load(self.folder / f"{name}.npy", allow_pickle=False) for name in _ARRAYS}
 
+    def __reduce__(self) -> tuple:
+        """Pickled (for worker processes) as its folder: each process maps the files itself."""
+        return MentionDB, (str(self.folder),)
+
     def title_id(self, title: str) -> int | None:
         """The id of a title, None where the DB does not know it."""
         return self._titles.get(title)

@@ -36,43 +36,39 @@ class SquadEntities:
 
     def __init__(self, linker: EntityLinker) -> None:
         self.linker = linker
-        self.counts: Counter = Counter()
         self.pad_id = linker.vocab.pad_id
         self.width = linker.options.max_mention_length
 
+    def __reduce__(self) -> tuple:
+        return SquadEntities, (self.linker,)
+
     def columns(self, titles: list[str], questions: list[str], question_spans: list[np.ndarray],
                 contexts: list[str], context_spans: list[np.ndarray], codes: np.ndarray,
-                layout: WindowLayout) -> dict[str, np.ndarray]:
-        """Entity columns for the windows of examples (titles/questions per example, contexts by code)."""
+                layout: WindowLayout, counts: Counter) -> dict[str, np.ndarray]:
+        """Entity columns for the windows of examples (titles/questions per example, contexts by code);
+        counts gets the mentions found, kept and dropped by reason."""
         lengths = np.zeros(len(titles), dtype=np.int64)
         lengths[layout.example] = layout.question_length
         articles = [self.linker.article(title) for title in titles]
-        asked = self._question_mentions(self.linker.detect(articles, questions, question_spans), lengths)
+        asked = _question_mentions(self.linker.detect(articles, questions, question_spans, counts), lengths, counts)
         pairs: dict[tuple[int, str], int] = {}
         source = np.array([pairs.setdefault((code, title), len(pairs)) for code, title in zip(codes.tolist(), titles)],
                           dtype=np.int64)
         context_lists = self.linker.detect([self.linker.article(title) for _, title in pairs],
                                            [contexts[code] for code, _ in pairs],
-                                           [context_spans[code] for code, _ in pairs])
+                                           [context_spans[code] for code, _ in pairs], counts)
         question = _placed(_flat(asked), layout.example, np.zeros(len(layout.example), dtype=np.int64),
                            np.full(len(layout.example), np.iinfo(np.int64).max), layout.question_column,
                            layout.question_type)
         context = _placed(_flat(context_lists), source[layout.example], layout.window_start,
                           layout.window_start + layout.window_length, layout.context_column - layout.window_start,
                           layout.context_type)
-        self.counts["dropped_cut_by_window"] += context.pop("cut")
+        counts["dropped_cut_by_window"] += context.pop("cut")
         question.pop("cut")
-        return self._arrays(question, context, len(layout.example))
+        return self._arrays(question, context, len(layout.example), counts)
 
-    def _question_mentions(self, found: list[list[Mention]], lengths: np.ndarray) -> list[list[Mention]]:
-        """Each question's mentions inside its first `length` tokens (those past it counted as cut)."""
-        kept = [[mention for mention in mentions if mention.stop <= length]
-                for mentions, length in zip(found, lengths.tolist())]
-        self.counts["dropped_question_truncated"] += sum(map(len, found)) - sum(map(len, kept))
-        return kept
-
-    def _arrays(self, question: dict[str, np.ndarray], context: dict[str, np.ndarray],
-                rows: int) -> dict[str, np.ndarray]:
+    def _arrays(self, question: dict[str, np.ndarray], context: dict[str, np.ndarray], rows: int,
+                counts: Counter) -> dict[str, np.ndarray]:
         """Question entities then context entities per window, at most max_entity_length, padded to the most
         any window of the chunk has (at least one)."""
         merged = {name: np.concatenate([question[name], context[name]]) for name in question}
@@ -81,9 +77,9 @@ class SquadEntities:
         per_row = np.bincount(merged["row"], minlength=rows)
         slot = np.arange(len(merged["row"])) - np.repeat(np.cumsum(per_row) - per_row, per_row)
         limit = self.linker.options.max_entity_length
-        self.counts["dropped_over_max_entity_length"] += int((slot >= limit).sum())
+        counts["dropped_over_max_entity_length"] += int((slot >= limit).sum())
         keep = slot < limit
-        self.counts["kept"] += int(keep.sum())
+        counts["kept"] += int(keep.sum())
         merged, slot = {name: values[keep] for name, values in merged.items()}, slot[keep]
         width = max(int(np.minimum(per_row, limit).max(initial=0)), 1)
         ids = np.full((rows, width), self.pad_id, dtype=np.int32)
@@ -97,6 +93,14 @@ class SquadEntities:
         positions[merged["row"], slot] = np.where(columns < merged["stop"][:, None], columns, -1)
         return {"entity_ids": ids, "entity_position_ids": positions, "entity_segment_ids": segments,
                 "entity_attention_mask": mask}
+
+
+def _question_mentions(found: list[list[Mention]], lengths: np.ndarray, counts: Counter) -> list[list[Mention]]:
+    """Each question's mentions inside its first `length` tokens (those past it counted as cut)."""
+    kept = [[mention for mention in mentions if mention.stop <= length]
+            for mentions, length in zip(found, lengths.tolist())]
+    counts["dropped_question_truncated"] += sum(map(len, found)) - sum(map(len, kept))
+    return kept
 
 
 def _flat(lists: list[list[Mention]]) -> dict[str, np.ndarray]:

@@ -2,6 +2,7 @@
 import logging
 import os
 import time
+from collections import Counter
 from dataclasses import asdict
 from typing import Any
 
@@ -22,8 +23,8 @@ SKIP_REASONS = ("empty_context", "empty_question", "duplicate_id", "no_usable_an
 
 def create_squad_data(input_path: str, model_dir: str, output: str, options: SquadOptions, split: str,
                       overwrite: bool = False, do_lower_case: bool | None = None, mention_db: str | None = None,
-                      model_redirects: str | None = None,
-                      entity_options: EntityOptions = EntityOptions()) -> dict[str, Any]:
+                      model_redirects: str | None = None, entity_options: EntityOptions = EntityOptions(),
+                      workers: int = 1) -> dict[str, Any]:
     """Read a SQuAD/CMRC file, build train or eval features and write them as MindRecord with a manifest.
 
     Eval files also carry per-feature `example_id` and `context` strings, so postprocessing needs
@@ -31,12 +32,14 @@ def create_squad_data(input_path: str, model_dir: str, output: str, options: Squ
     carry entity columns (squad_entities.py); the manifest's "entities" says how they were made.
     """
     check_split(split)
+    if workers < 1:
+        raise UserError(f"--workers {workers}: expected a positive number of processes")
     started = time.monotonic()
     tokenizer = load_tokenizer(model_dir, do_lower_case)
     entities = _entities(model_dir, mention_db, model_redirects, entity_options)
     examples, counts = read_squad(input_path)
     features = build_squad_features(examples, tokenizer, options, is_training=split == "train", progress=True,
-                                    entities=entities)
+                                    entities=entities, workers=workers)
     counts.update(features.counts)
     columns = features.columns() if split == "train" else eval_columns(features, examples)
     version_2 = any(example.is_impossible for example in examples)
@@ -51,8 +54,9 @@ def create_squad_data(input_path: str, model_dir: str, output: str, options: Squ
                       "fingerprint": tokenizer.fingerprint()},
     }
     if entities is not None:
-        manifest["entities"] = _entity_manifest(entities, features.entity_ids.shape[1] if len(features) else 0,
-                                                mention_db, model_redirects)
+        counts = features.entity_counts + entities.linker.article_counts([example.title for example in examples])
+        manifest["entities"] = _entity_manifest(entities.linker, features.entity_ids.shape[1] if len(features) else 0,
+                                                mention_db, model_redirects, counts)
     written = write_task_dataset(output, columns, manifest, overwrite=overwrite)
     log.info("wrote %s: %d %s features from %d examples in %.1f s; skipped: %s; handled: %s", output,
              len(features), split, len(examples), time.monotonic() - started, _listed(manifest["skipped"]),
@@ -86,15 +90,15 @@ def _check_entity_options(options: EntityOptions) -> None:
         raise UserError(f"--min_mention_link_prob {options.min_mention_link_prob}: expected a value between 0 and 1")
 
 
-def _entity_manifest(entities: SquadEntities, width: int, mention_db: str, model_redirects: str | None) -> dict:
+def _entity_manifest(linker: EntityLinker, width: int, mention_db: str, model_redirects: str | None,
+                     counts: Counter) -> dict:
     """How the entity columns were made and what linking found, kept and dropped (by reason)."""
-    linker = entities.linker
     return {"mention_db": os.path.abspath(mention_db),
             "model_redirects": os.path.abspath(model_redirects) if model_redirects else None,
             "language": linker.language, "options": asdict(linker.options), "max_entities": width,
             "entity_vocab": {"file": str(linker.vocab.source.resolve()), "size": linker.vocab.size,
                              "pad_id": linker.vocab.pad_id, "fingerprint": linker.vocab.fingerprint()},
-            "counts": dict(sorted((linker.counts + entities.counts).items()))}
+            "counts": dict(sorted(counts.items()))}
 
 
 def _listed(counts: dict[str, int]) -> str:
