@@ -25,7 +25,7 @@ from src.data.tasks.squad_features import build_squad_features
 from src.data.tasks.squad_records import create_squad_data
 from src.data.tasks.task_records import load_task_columns, read_task_manifest
 from src.data.tokenization import load_tokenizer
-from tiny_tokenizers import train_bpe
+from tiny_tokenizers import train_bpe, train_wordpiece
 from wiki_dumps import write_dump
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,10 +65,11 @@ def world(tmp_path_factory):
     backend = Tokenizer.from_str(load_tokenizer(plain).backend.to_str())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
     backend.save(str(spaced / "tokenizer.json"))
-    for folder in (plain, spaced):
+    wordpiece = train_wordpiece(SENTENCES * 4 + QUESTIONS, root / "luke_wordpiece", 200)
+    for folder in (plain, spaced, wordpiece):
         (folder / "entity_vocab.json").write_text(json.dumps({title: i for i, title in enumerate(VOCAB)}))
     return {"root": root, "mentions": str(root / "mentions"), "model_redirects": str(root / "model_redirects"),
-            "dirs": {"plain": plain, "spaced": spaced}}
+            "dirs": {"plain": plain, "spaced": spaced, "wordpiece": wordpiece}}
 
 
 def _examples(title: str = "Lutetia") -> list[SquadExample]:
@@ -106,7 +107,7 @@ def _entities_of(features, row: int) -> list[tuple[int, list[int]]]:
             for entity, positions in zip(features.entity_ids[row][mask], features.entity_position_ids[row][mask])]
 
 
-@pytest.mark.parametrize("kind", ["plain", "spaced"])
+@pytest.mark.parametrize("kind", ["plain", "spaced", "wordpiece"])
 def test_every_kept_mention_decodes_to_its_anchor_in_every_window(world, kind):
     features, tokenizer, linker = _build(world, kind)
     vocab = linker.vocab
@@ -118,10 +119,13 @@ def test_every_kept_mention_decodes_to_its_anchor_in_every_window(world, kind):
             assert LINKED.get(text) == vocab.title(entity), (row, text)
     pad = features.entity_attention_mask == 0
     assert (features.entity_ids[pad] == vocab.pad_id).all() and vocab.pad_id == 2
-    assert (features.entity_position_ids[pad] == -1).all() and (features.entity_segment_ids == 0).all()
+    assert (features.entity_position_ids[pad] == -1).all() and (features.entity_segment_ids[pad] == 0).all()
+    rows, slots = np.nonzero(~pad)  # an entity's segment is its mention's: 0 for RoBERTa, 0/1 for BERT
+    first = features.entity_position_ids[rows, slots, 0]
+    assert np.array_equal(features.entity_segment_ids[rows, slots], features.segment_ids[rows, first])
 
 
-@pytest.mark.parametrize("kind", ["plain", "spaced"])
+@pytest.mark.parametrize("kind", ["plain", "spaced", "wordpiece"])
 def test_context_mentions_are_placed_in_each_window_that_holds_them_and_cut_ones_counted(world, kind):
     features, _, linker = _build(world, kind)
     occurrences = [o for o in _expected_occurrences(CONTEXT, set(LINKED) | {"notre dame", "rouen"})
