@@ -4,6 +4,8 @@
       --max_seq_length 128 --max_predictions_per_seq 20 --dupe_factor 10 --workers 4
   python create_data.py pretrain --input zhwiki/ --model_dir models/ernie --output data/ernie \
       --objective nsp --chinese_wwm --masking dynamic
+  python create_data.py pretrain --objective luke --dump_db data/enwiki.db --model_dir models/luke_base \
+      --output data/luke_pretrain --max_seq_length 512 --whole_word_mask --masking dynamic
   python create_data.py vocab --input corpus/ --output models/scratch --type wordpiece --vocab_size 30522
   python create_data.py squad --input train-v1.1.json --model_dir models/bert_base --output data/squad_train
   python create_data.py ner --input conll2003/train.txt --model_dir models/bert_base --output data/conll_train
@@ -28,9 +30,10 @@ def _flag(value: str) -> bool:
     return value.lower() == "true"
 
 
-def _add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_corpus_arguments(parser: argparse.ArgumentParser, input_required: bool = True) -> None:
     """Options shared by every subcommand that reads a raw corpus."""
-    parser.add_argument("--input", nargs="+", required=True, help="corpus files or folders (.gz/.bz2 read as is)")
+    parser.add_argument("--input", nargs="+", required=input_required,
+                        help="corpus files or folders (.gz/.bz2 read as is)")
     parser.add_argument("--format", default="auto", choices=["auto", "text", "wiki", "jsonl"],
                         help="corpus format: one sentence per line, WikiExtractor <doc>, or JSON lines with 'text'")
     parser.add_argument("--split_sentences", action="store_true",
@@ -44,7 +47,7 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
 
     defaults = PretrainOptions()
     parser = sub.add_parser("pretrain", help="corpus -> pretraining MindRecord shards")
-    _add_corpus_arguments(parser)
+    _add_corpus_arguments(parser, input_required=False)
     parser.add_argument("--model_dir", required=True, help="model directory holding the tokenizer files")
     parser.add_argument("--output", required=True, help="folder to write shards and manifest.json into")
     for name in ("max_seq_length", "max_predictions_per_seq", "random_seed"):
@@ -56,8 +59,13 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
                              "1 for dynamic: the reader masks anew each epoch)")
     for name in ("masked_lm_prob", "short_seq_prob"):
         parser.add_argument(f"--{name}", type=float, default=getattr(defaults, name))
-    parser.add_argument("--objective", default=defaults.objective, choices=OBJECTIVES,
-                        help="nsp (BERT, NEZHA, ERNIE), sop (ALBERT) or none (RoBERTa FULL-SENTENCES)")
+    parser.add_argument("--objective", default=defaults.objective, choices=(*OBJECTIVES, "luke"),
+                        help="nsp (BERT, NEZHA, ERNIE), sop (ALBERT), none (RoBERTa FULL-SENTENCES) or luke "
+                             "(Wikipedia pages from --dump_db, hyperlinks as entities, masked words and entities)")
+    parser.add_argument("--dump_db", help="luke: the wikipedia2vec DumpDB to read pages and links from")
+    parser.add_argument("--max_entity_length", type=int, default=128, help="luke: entities per instance")
+    parser.add_argument("--max_mention_length", type=int, default=30, help="luke: tokens per mention")
+    parser.add_argument("--masked_entity_prob", type=float, default=0.15, help="luke: share of entities masked")
     parser.add_argument("--masking", default=defaults.masking, choices=MASKINGS,
                         help="static: masked here, dupe_factor times; dynamic: masked by the reader each epoch")
     parser.add_argument("--whole_word_mask", action="store_true", help="mask whole words, not single pieces")
@@ -225,6 +233,12 @@ def _pretrain(args: argparse.Namespace) -> None:
     from src.data.pretraining.instances import PretrainOptions
     from src.data.pretraining.records import create_pretraining_data
 
+    if args.objective == "luke":
+        _luke_pretrain(args)
+        return
+    if not args.input:
+        raise UserError("--input: expected the corpus files or folders (only --objective luke reads --dump_db)")
+
     options = PretrainOptions(
         max_seq_length=args.max_seq_length, max_predictions_per_seq=args.max_predictions_per_seq,
         masked_lm_prob=args.masked_lm_prob, short_seq_prob=args.short_seq_prob,
@@ -233,6 +247,22 @@ def _pretrain(args: argparse.Namespace) -> None:
         whole_word_mask=args.whole_word_mask, chinese_wwm=args.chinese_wwm, chunk_documents=args.chunk_documents)
     create_pretraining_data(args.input, args.model_dir, args.output, options, args.workers, args.format,
                             args.split_sentences, args.do_lower_case, args.shard_size, args.overwrite)
+
+
+def _luke_pretrain(args: argparse.Namespace) -> None:
+    """LUKE's pretraining data from a DumpDB's pages."""
+    from src.data.pretraining.luke import LukeOptions
+    from src.data.pretraining.luke_records import create_luke_pretraining_data
+
+    if not args.dump_db or args.input:
+        raise UserError("--objective luke: expected --dump_db (a wikipedia2vec DumpDB) and no --input")
+    options = LukeOptions(max_seq_length=args.max_seq_length, max_entity_length=args.max_entity_length,
+                          max_mention_length=args.max_mention_length, masked_lm_prob=args.masked_lm_prob,
+                          max_predictions_per_seq=args.max_predictions_per_seq,
+                          masked_entity_prob=args.masked_entity_prob, masking=args.masking,
+                          whole_word_mask=args.whole_word_mask, random_seed=args.random_seed)
+    create_luke_pretraining_data(args.dump_db, args.model_dir, args.output, options, args.workers, args.shard_size,
+                                 args.overwrite)
 
 
 def _dupe_factor(given: int | None, masking: str) -> int:

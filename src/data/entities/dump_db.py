@@ -94,6 +94,22 @@ class DumpDB:
             direct = {key.decode("utf-8"): value.decode("utf-8") for key, value in txn.cursor()}
         return {source: follow_redirects(source, direct) for source in direct}
 
+    def resolve(self, titles: set[str]) -> dict[str, str]:
+        """For those of the titles that are redirects: the title each chain ends at (loops: left out)."""
+        resolved = {}
+        with self._env.begin(db=self._redirects) as txn:
+            for title in titles:
+                seen, current = {title}, title
+                for _ in range(MAX_REDIRECT_STEPS):
+                    target = txn.get(current.encode("utf-8"))
+                    if target is None or target.decode("utf-8") in seen:
+                        break
+                    current = target.decode("utf-8")
+                    seen.add(current)
+                if current != title and txn.get(current.encode("utf-8")) is None:
+                    resolved[title] = current
+        return resolved
+
     def paragraphs(self, title: str) -> list[Paragraph]:
         """The paragraphs of one page; a missing title is a KeyError."""
         with self._env.begin(db=self._pages) as txn:
