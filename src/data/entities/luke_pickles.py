@@ -11,6 +11,8 @@ import os
 from collections import Counter
 from typing import Any
 
+from tqdm import tqdm
+
 from src.data.entities.dump_db import follow_redirects
 from src.data.entities.mention_db import MentionOptions, MentionTables, normalize_mention, word_spans
 from src.errors import UserError
@@ -73,7 +75,9 @@ def _add_wiki_links(tables: MentionTables, data: Any, path: str, options: Mentio
     title_trie, mention_trie = data["title_trie"], data["mention_trie"]
     for title in title_trie.keys():
         tables.title(title)
-    for article, (text_id, title_id, link_prob) in data["data_trie"].iteritems():
+    records = data["data_trie"]
+    for article, (text_id, title_id, link_prob) in tqdm(records.iteritems(), total=len(records), unit="link",
+                                                        desc="converting the WikiLinkDB", disable=None):
         text = normalize_mention(mention_trie.restore_key(text_id))
         if not text:
             counts["empty_anchors"] += 1
