@@ -134,3 +134,16 @@ def test_a_model_dir_without_entity_vocabulary_is_one_line(world, tmp_path):
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "no entity vocabulary" in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_an_entity_vocabulary_without_mask_is_one_line(world, tmp_path):
+    model = tmp_path / "luke"
+    model.mkdir()
+    for name in ("vocab.json", "merges.txt"):
+        (model / name).write_bytes((world["model"] / name).read_bytes())
+    (model / "entity_vocab.json").write_text(json.dumps({"[PAD]": 0, "[UNK]": 1, "Paris": 2}))
+    result = subprocess.run([sys.executable, str(ROOT / "create_data.py"), "pretrain", "--objective", "luke",
+                             "--dump_db", world["db"], "--model_dir", str(model), "--output", str(tmp_path / "out")],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "[MASK]" in result.stderr and not (tmp_path / "out").exists()
