@@ -14,6 +14,10 @@
   python create_data.py race --input RACE/train --model_dir models/bert_base --output data/race_train
   python create_data.py mentions --dump enwiki-pages-articles.xml.bz2 --dump_db data/enwiki.db \
       --output data/enwiki_mentions
+  python create_data.py open_entity --input OpenEntity/train.json --model_dir models/luke_base --output data/oe_train
+  python create_data.py tacred --input tacred/dev.json --model_dir models/luke_base --output data/tacred_dev \
+      --split eval --label_file data/tacred_train
+  python create_data.py conll_spans --input conll2003/train.txt --model_dir models/luke_base --output data/conll_spans
 """
 import argparse
 import logging
@@ -206,6 +210,38 @@ def _race_parser(sub: argparse._SubParsersAction) -> None:
     _labelled_task_parser(sub, "race", "RACE files -> MindRecord multiple-choice features", 512)
 
 
+ENTITY_TASKS = {  # LUKE's entity tasks: (help, max_seq_length, max_entity_length, max_mention_length)
+    "open_entity": ("Open Entity JSON -> LUKE entity typing features", 256, 1, 30),
+    "tacred": ("TACRED JSON -> LUKE relation classification features", 256, 2, 30),
+    "conll_spans": ("CoNLL-2003 columns -> LUKE span classification features", 512, 128, 16),
+}
+
+
+def _entity_task_parsers(sub: argparse._SubParsersAction) -> None:
+    """`open_entity`, `tacred`, `conll_spans`: LUKE's entity tasks (the model directory needs an entity vocabulary)."""
+    for name, (help_text, max_seq_length, max_entities, max_mention) in ENTITY_TASKS.items():
+        parser = _labelled_task_parser(sub, name, help_text, max_seq_length)
+        parser.add_argument("--max_entity_length", type=int, default=max_entities, help="entities per feature")
+        parser.add_argument("--max_mention_length", type=int, default=max_mention, help="tokens per mention")
+        if name == "conll_spans":
+            parser.add_argument("--context", default="document", choices=["document", "sentence"],
+                                help="document: neighbouring words fill the window, as LUKE does")
+
+
+def _entity_task(args: argparse.Namespace) -> None:
+    from src.data.tasks.conll_spans import create_conll_span_data
+    from src.data.tasks.entity_features import EntityTaskOptions
+    from src.data.tasks.open_entity import create_open_entity_data
+    from src.data.tasks.tacred import create_tacred_data
+
+    builders = {"open_entity": create_open_entity_data, "tacred": create_tacred_data,
+                "conll_spans": create_conll_span_data}
+    options = EntityTaskOptions(args.max_seq_length, args.max_entity_length, args.max_mention_length,
+                                getattr(args, "context", "sentence"), args.do_lower_case)
+    builders[args.command](args.input, args.model_dir, args.output, options, args.split, args.overwrite,
+                           args.label_file)
+
+
 def _ner(args: argparse.Namespace) -> None:
     from src.data.tasks.ner import NerOptions, create_ner_data
 
@@ -292,12 +328,14 @@ def main() -> None:
     _classification_parser(sub)
     _race_parser(sub)
     _mentions_parser(sub)
+    _entity_task_parsers(sub)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped job cleans up its temporary output
     try:
         commands = {"pretrain": _pretrain, "vocab": _vocab, "squad": _squad, "ner": _ner,
-                    "classification": _classification, "race": _race, "mentions": _mentions}
+                    "classification": _classification, "race": _race, "mentions": _mentions,
+                    **{name: _entity_task for name in ENTITY_TASKS}}
         commands[args.command](args)
     except KeyboardInterrupt:
         print(f"interrupted: nothing written to {args.output}", file=sys.stderr)

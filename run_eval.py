@@ -28,6 +28,7 @@ import os
 import sys
 from pathlib import Path
 
+from src.cluster.modelarts import add_modelarts_arguments, modelarts_session
 from src.errors import UserError, run_cli
 from src.files import write_text_atomic
 
@@ -230,13 +231,13 @@ def main() -> None:
     parser.add_argument("--output_dir", help="--model_dir mode: where predictions go (default <model_dir>/eval)")
     parser.add_argument("--batch_size", type=int, default=32, help="--model_dir mode: rows per prediction batch")
     parser.add_argument("--device_target", default="CPU", help="--model_dir mode: CPU, GPU or Ascend")
+    add_modelarts_arguments(parser)
     args = parser.parse_args()
-    if args.model_dir:
-        text = evaluate_model(args)
-    else:
-        text = score_predictions(args)
-    if args.out:
-        write_text_atomic(args.out, text + "\n")
+    with modelarts_session(args, data=("data", "predictions", "na_prob_file"), load=("model_dir",),
+                           output=("output_dir",), output_files=("out",)):
+        text = evaluate_model(args) if args.model_dir else score_predictions(args)
+        if args.out:
+            write_text_atomic(args.out, text + "\n")
     print(text)
 
 

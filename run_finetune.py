@@ -7,6 +7,7 @@ classification and regression, RACE multiple choice.
 
 Evaluates on eval_file every eval_steps with the official metric and keeps the best checkpoint
 (output_dir/model_best); starting the same command again resumes from output_dir/model_last.
+A ModelArts start file: the web form's parameters arrive as --key=value (README "ModelArts").
 """
 import argparse
 import functools
@@ -73,7 +74,8 @@ def main() -> None:
     parser.add_argument("--model_dir", help="model directory to start from (overrides the config)")
     parser.add_argument("--no_resume", action="store_true", help="ignore output_dir/model_last")
     parser.add_argument("overrides", nargs="*", help="key=value settings over the config")
-    args = parser.parse_args()
+    from src.cluster.modelarts import ModelArtsJob, parse_runner_args
+    args = parse_runner_args(parser)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     from src.config import load_config
     from src.tasks.finetune import TASK_FILE, FinetuneConfig
@@ -82,14 +84,18 @@ def main() -> None:
 
     overrides = args.overrides + ([f"model_dir={args.model_dir}"] if args.model_dir else [])
     config = load_config(FinetuneConfig, args.config, overrides)
+    job = ModelArtsJob(config)
     rank, world = setup_device(config.device_target)
+    job.start(config, world, data=("data_dir", "eval_file"), load=("model_dir",),
+              output=("output_dir",))
     import mindspore as ms
     ms.set_seed(config.seed)
     task, model, batches, evaluation, spec = prepare_run(config, args.config, rank, world)
     trainer = Trainer(model, task.loss_function(model), batches, config, rank, world,
                       tokenizer_dir=config.model_dir,
                       evaluate=functools.partial(evaluation, model) if evaluation else None,
-                      model_files={TASK_FILE: json.dumps(spec, indent=2, ensure_ascii=False)})
+                      model_files={TASK_FILE: json.dumps(spec, indent=2, ensure_ascii=False)},
+                      on_checkpoint=job.publish)
     state = trainer.train(resume=not args.no_resume)
     if rank != 0:
         return
@@ -109,6 +115,7 @@ def main() -> None:
     logging.info("last checkpoint: %s", os.path.realpath(os.path.join(out, "model_last")))
     logging.info("metrics: %s, plot: %s", os.path.join(out, "metrics.jsonl"),
                  os.path.join(out, "metrics.png"))
+    job.publish()
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
       output_dir=outputs/bert train_steps=100000
 
 Starting the same command again resumes from output_dir/model_last (--no_resume starts
-fresh). Under msrun each rank trains on its own shard; only rank 0 writes.
+fresh). Under msrun each rank trains on its own shard; only rank 0 writes. A ModelArts start
+file: the web form's parameters arrive as --key=value (README "ModelArts").
 """
 import argparse
 import logging
@@ -41,7 +42,8 @@ def main() -> None:
     parser.add_argument("--config", required=True, help="configs/tasks/pretrain_<family>.yaml")
     parser.add_argument("--no_resume", action="store_true", help="ignore output_dir/model_last")
     parser.add_argument("overrides", nargs="*", help="key=value settings over the config")
-    args = parser.parse_args()
+    from src.cluster.modelarts import ModelArtsJob, parse_runner_args
+    args = parse_runner_args(parser)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     from src.config import load_config
     from src.data.pretraining.records import read_manifest
@@ -51,9 +53,12 @@ def main() -> None:
     from src.training.trainer import Trainer
 
     config = load_config(PretrainConfig, args.config, args.overrides)
-    if not config.data_dir:
+    job = ModelArtsJob(config)
+    if not config.data_dir and not config.enable_modelarts:
         raise UserError(f"{args.config}: set data_dir (a folder from create_data.py pretrain)")
     rank, world = setup_device(config.device_target)
+    job.start(config, world, data=("data_dir", "eval_data_dir"), load=("model_dir",),
+              output=("output_dir",))
     import mindspore as ms
     ms.set_seed(config.seed)
     manifest = read_manifest(config.data_dir)
@@ -64,9 +69,10 @@ def main() -> None:
         evaluate = Evaluator(model, config.eval_data_dir, config.batch_size, config.eval_batches)
     trainer = Trainer(model, loss_function(model), source, config, rank, world,
                       tokenizer_dir=manifest["tokenizer"]["model_dir"], evaluate=evaluate,
-                      tokens_per_batch=masked_tokens)
+                      tokens_per_batch=masked_tokens, on_checkpoint=job.publish)
     state = trainer.train(resume=not args.no_resume)
     if rank == 0:
+        job.publish()
         out = config.output_dir
         logging.info("done: step %d, %d skipped steps", state["step"], state["skipped_steps"])
         logging.info("model directory: %s", os.path.realpath(os.path.join(out, "model_last")))

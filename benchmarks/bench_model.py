@@ -32,8 +32,11 @@ ROWS = {
     "roberta-8x128": ("roberta_base", "roberta", 8, 128, "masked"),
     "albert-8x128": ("albert_base", "albert", 8, 128, "masked"),
     "bert-8x128-allpos": ("bert_base", "bert", 8, 128, "all"),
+    "luke-8x128": ("luke_base", "luke", 8, 128, "masked"),
 }
 MASK_RATE = 0.15
+# LUKE rows: entities per row beside the words, and the released max_mention_length
+ENTITIES, MENTION = 32, 30
 
 
 def parse_args(argv=None):
@@ -119,7 +122,7 @@ def make_batch(family, vocab, batch, seq, seed=0):
     ids = rng.integers(5, min(vocab, 30000), size=(batch, seq)).astype(np.int32)
     mask = np.ones((batch, seq), np.int32)
     types = np.zeros((batch, seq), np.int32)
-    if family != "roberta":
+    if family not in ("roberta", "luke"):  # one token type there
         types[:, seq // 2:] = 1
     n_masked = max(1, int(round(MASK_RATE * seq)))
     positions = np.stack([np.sort(rng.choice(np.arange(1, seq), n_masked, replace=False))
@@ -131,8 +134,36 @@ def make_batch(family, vocab, batch, seq, seed=0):
     full_weights = np.zeros((batch, seq), np.float32)
     np.put_along_axis(full_labels, positions, masked_ids, 1)
     np.put_along_axis(full_weights, positions, 1.0, 1)
-    return dict(ids=ids, mask=mask, types=types, positions=positions, masked_ids=masked_ids,
+    data = dict(ids=ids, mask=mask, types=types, positions=positions, masked_ids=masked_ids,
                 weights=weights, pair=pair, full_labels=full_labels, full_weights=full_weights)
+    if family == "luke":
+        data.update(make_entities(rng, batch, seq))
+    return data
+
+
+ENTITY_KEYS = ("entity_ids", "entity_mask", "entity_types", "entity_positions")
+
+
+def make_entities(rng, batch, seq, entity_vocab=500000):
+    """ENTITIES random entities per row, mentions of 1-3 tokens padded to MENTION with -1,
+    ~15% of them masked for the masked-entity objective."""
+    import numpy as np
+    ids = rng.integers(5, entity_vocab, size=(batch, ENTITIES)).astype(np.int32)
+    positions = np.full((batch, ENTITIES, MENTION), -1, np.int32)
+    for row in range(batch):
+        for e in range(ENTITIES):
+            size = 1 + e % 3
+            start = int(rng.integers(1, seq - size))
+            positions[row, e, :size] = np.arange(start, start + size)
+    n_masked = max(1, int(round(MASK_RATE * ENTITIES)))
+    masked = np.stack([np.sort(rng.choice(ENTITIES, n_masked, replace=False))
+                       for _ in range(batch)]).astype(np.int32)
+    full = np.full((batch, ENTITIES), -100, np.int64)
+    np.put_along_axis(full, masked, np.take_along_axis(ids, masked, 1), 1)
+    return dict(entity_ids=ids, entity_mask=np.ones((batch, ENTITIES), np.int32),
+                entity_types=np.zeros((batch, ENTITIES), np.int32), entity_positions=positions,
+                masked_entities=masked, masked_entity_ids=np.take_along_axis(ids, masked, 1),
+                entity_weights=np.ones(masked.shape, np.float32), entity_labels=full)
 
 
 def our_config(yaml_name, dropout=0.0):
@@ -164,6 +195,11 @@ def hf_model(config, family, head):
     elif family == "roberta":
         cfg = T.RobertaConfig(**common)
         cls = T.RobertaModel if head is None else T.RobertaForMaskedLM
+    elif family == "luke":
+        cfg = T.LukeConfig(entity_vocab_size=config.entity_vocab_size,
+                           entity_emb_size=config.entity_emb_size,
+                           use_entity_aware_attention=config.use_entity_aware_attention, **common)
+        cls = T.LukeModel if head is None else T.LukeForMaskedLM
     else:
         cfg = T.BertConfig(**common)
         cls = T.BertModel if head is None else T.BertForPreTraining
@@ -183,10 +219,11 @@ def ours_inference(args, config, data):
     from src.models import build_model
     model = build_model(config)
     model.set_train(False)
-    inputs = [ms.Tensor(data[k]) for k in ("ids", "mask", "types")]
+    keys = ("ids", "mask", "types") + (ENTITY_KEYS if config.model_type == "luke" else ())
+    inputs = [ms.Tensor(data[k]) for k in keys]
 
-    def forward(ids, mask, types):
-        return model(ids, mask, types)
+    def forward(*batch):
+        return model(*batch)
 
     fn = ms.jit(forward, jit_level=args.jit_level)
     return Side("ours", lambda: fn(*inputs)[0].asnumpy(), "Backbone (sequence+pooled), eval")
@@ -205,8 +242,17 @@ def ours_train(args, config, family, data, head_mode):
     model.set_train(True)
     optimizer = build_optimizer(model.trainable_params(), "adamw",
                                 np.full(100000, 1e-4, np.float32), weight_decay=0.01)
-    use_pair = family != "roberta"
-    if head_mode == "masked":
+    use_pair = family not in ("roberta", "luke")
+    if family == "luke":  # words and entities, both projected at their masked positions only
+        keys = ("ids", "mask", "types") + ENTITY_KEYS + (
+            "positions", "masked_entities", "masked_ids", "weights", "masked_entity_ids",
+            "entity_weights")
+
+        def loss_fn(*batch):
+            mlm, entity = model(*batch[:9])
+            return (weighted_cross_entropy(mlm, batch[9], batch[10])
+                    + weighted_cross_entropy(entity, batch[11], batch[12]))
+    elif head_mode == "masked":
         keys = ("ids", "mask", "types", "positions", "masked_ids", "weights", "pair")
 
         def loss_fn(ids, mask, types, positions, labels, weights, pair):
@@ -234,10 +280,7 @@ def ours_train(args, config, family, data, head_mode):
 def peer_inference(config, family, data):
     import torch
     model = hf_model(config, family, None).eval()
-    inputs = dict(input_ids=torch.tensor(data["ids"], dtype=torch.long),
-                  attention_mask=torch.tensor(data["mask"], dtype=torch.long))
-    if family != "roberta":
-        inputs["token_type_ids"] = torch.tensor(data["types"], dtype=torch.long)
+    inputs = peer_inputs(family, data)
 
     def call():
         with torch.inference_mode():
@@ -247,6 +290,18 @@ def peer_inference(config, family, data):
     return Side("peer", call, f"{type(model).__name__} eval, attn={impl}")
 
 
+def peer_inputs(family, data):
+    """transformers' keyword inputs of a batch (token types where the family has two)."""
+    import torch
+    names = dict(ids="input_ids", mask="attention_mask")
+    if family not in ("roberta", "luke"):
+        names["types"] = "token_type_ids"
+    if family == "luke":
+        names.update(entity_ids="entity_ids", entity_mask="entity_attention_mask",
+                     entity_types="entity_token_type_ids", entity_positions="entity_position_ids")
+    return {theirs: torch.tensor(data[ours], dtype=torch.long) for ours, theirs in names.items()}
+
+
 def peer_train(config, family, data):
     import torch
     model = hf_model(config, family, "pretraining").train()
@@ -254,10 +309,10 @@ def peer_train(config, family, data):
     labels = torch.full(data["ids"].shape, -100, dtype=torch.long)
     labels.scatter_(1, torch.tensor(data["positions"], dtype=torch.long),
                     torch.tensor(data["masked_ids"], dtype=torch.long))
-    inputs = dict(input_ids=torch.tensor(data["ids"], dtype=torch.long),
-                  attention_mask=torch.tensor(data["mask"], dtype=torch.long), labels=labels)
-    if family != "roberta":
-        inputs["token_type_ids"] = torch.tensor(data["types"], dtype=torch.long)
+    inputs = dict(peer_inputs(family, data), labels=labels)
+    if family == "luke":
+        inputs["entity_labels"] = torch.tensor(data["entity_labels"], dtype=torch.long)
+    elif family != "roberta":
         key = "sentence_order_label" if family == "albert" else "next_sentence_label"
         inputs[key] = torch.tensor(data["pair"], dtype=torch.long)
 
@@ -297,14 +352,24 @@ def model_flops(row, mode):
     """
     yaml_name, family, batch, seq, _ = ROWS[row]
     c = our_config(yaml_name)
-    h, i, tokens = c.hidden_size, c.intermediate_size, batch * seq
-    per_layer = 2 * tokens * (4 * h * h + 2 * h * i) + 2 * 2 * batch * seq * seq * h
+    entities = ENTITIES if family == "luke" else 0
+    length = seq + entities  # LUKE's entities are extra positions in every layer
+    h, i, tokens = c.hidden_size, c.intermediate_size, batch * length
+    # LUKE with entity-aware attention projects two queries per position (word: query and
+    # w2e; entity: e2w and e2e): 5 hidden x hidden projections instead of 4
+    projections = 5 if entities and c.use_entity_aware_attention else 4
+    per_layer = 2 * tokens * (projections * h * h + 2 * h * i) + 2 * 2 * batch * length * length * h
     total = c.num_hidden_layers * per_layer + 2 * batch * h * h  # + pooler
     if c.embedding_size:
         total += 2 * tokens * c.embedding_size * h
+    if entities and c.entity_emb_size != h:
+        total += 2 * batch * entities * c.entity_emb_size * h
     if mode == "train":
         masked = batch * max(1, int(round(MASK_RATE * seq)))
         total += 2 * masked * (h * c.embed_dim + c.embed_dim * c.vocab_size)
+        if entities:
+            masked = batch * max(1, int(round(MASK_RATE * entities)))
+            total += 2 * masked * (h * c.entity_emb_size + c.entity_emb_size * c.entity_vocab_size)
         total *= 3
     return total
 

@@ -5,6 +5,7 @@ import pytest
 from mindspore import nn
 
 from hf_models import TINY, sample_inputs
+from jit_steps import step_losses
 from src.models import build_model
 from src.models.config import ModelConfig
 from src.training.losses import pretraining_loss, weighted_cross_entropy
@@ -41,17 +42,7 @@ def test_graph_mode_step_lowers_loss(family):
             return pretraining_loss(out, masked_ids, weights)
         return pretraining_loss(out[0], masked_ids, weights, out[1], labels)
 
-    grad_fn = ms.value_and_grad(loss_fn, None, optimizer.parameters)
-
-    @ms.jit
-    def step(*inputs):
-        loss, grads = grad_fn(*inputs)
-        optimizer(grads)
-        return loss
-
-    inputs = batch(family)
-    losses = [float(step(*inputs).asnumpy()) for _ in range(25)]
-    assert np.isfinite(losses).all()
+    losses = step_losses(loss_fn, optimizer, batch(family), 25)
     assert losses[-1] < 0.5 * losses[0], losses
 
 

@@ -1,6 +1,7 @@
 """Tiny tokenizers of the three kinds, trained on a test's corpus and saved as model directories
 hold them (vocab.txt; vocab.json + merges.txt; spiece.model, plus the tokenizer.json transformers'
 AlbertConverter makes)."""
+import json
 import types
 from pathlib import Path
 
@@ -47,3 +48,14 @@ def albert_tokenizer_json(model_file: Path, target: Path) -> Path:
                                  convert_tokens_to_ids=processor.piece_to_id)
     AlbertConverter(slow).converted().save(str(target))
     return target
+
+
+LUKE_ENTITIES = ["[PAD]", "[UNK]", "[MASK]", "[MASK2]", "Beyoncé", "Los Angeles", "東京", "Paris", "New York"]
+
+
+def train_luke(corpus: list[str], folder: Path, vocab_size: int, entities: list[str] = LUKE_ENTITIES) -> Path:
+    """A LUKE tokenizer directory: byte-level BPE files plus a flat entity_vocab.json (id = list order)."""
+    train_bpe(corpus, folder, vocab_size)
+    (folder / "entity_vocab.json").write_text(
+        json.dumps({title: index for index, title in enumerate(entities)}, ensure_ascii=False), encoding="utf-8")
+    return folder

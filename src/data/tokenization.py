@@ -2,7 +2,8 @@
 
 A model directory holds one of: tokenizer.json, vocab.txt (BERT WordPiece), vocab.json + merges.txt
 (RoBERTa byte-level BPE) or spiece.model (ALBERT SentencePiece Unigram). Each is rebuilt the way HF
-transformers builds it, so the ids match a model trained with transformers' tokenizer.
+transformers builds it, so the ids match a model trained with transformers' tokenizer. A directory with
+an entity vocabulary (LUKE) gives a LukeTokenizer, whose encode() also returns the entity inputs.
 """
 import hashlib
 import json
@@ -10,7 +11,7 @@ import os
 import shutil
 import struct
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +19,8 @@ import tokenizers
 import yaml
 from tokenizers import AddedToken, decoders, models, normalizers, pre_tokenizers, processors
 
+from src.data.entities.encoding import ENT, ENT2, TASKS, EntityEncoder, EntityEncoding, Span
+from src.data.entities.vocab import EntityVocab, find_entity_vocab, load_entity_vocab
 from src.errors import UserError
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model")
@@ -46,6 +49,7 @@ class Encoding:
     tokens: list[str]
     special_tokens_mask: list[int]
     sequence_ids: list[int | None]
+    entities: EntityEncoding | None = None  # LUKE's entity inputs (LukeTokenizer only)
 
 
 class Tokenizer:
@@ -185,6 +189,50 @@ class Tokenizer:
             self.backend.enable_padding(pad_id=self.pad_token_id, pad_token=self.pad_token, length=max_length)
 
 
+class LukeTokenizer(Tokenizer):
+    """The word tokenizer plus LUKE's entity vocabulary and <ent>/<ent2> markers (transformers' LukeTokenizer)."""
+
+    def __init__(self, words: Tokenizer, entity_vocab: EntityVocab, max_entity_length: int,
+                 max_mention_length: int) -> None:
+        words.backend.add_special_tokens([AddedToken(name, normalized=False, special=True) for name in (ENT, ENT2)])
+        super().__init__(words.backend, words.kind, words.source, words._files, words._special_tokens,
+                         words._settings)
+        self.entity_vocab = entity_vocab
+        specials = {"cls": self.cls_token_id, "sep": self.sep_token_id, "pad": self.pad_token_id,
+                    ENT: self.backend.token_to_id(ENT), ENT2: self.backend.token_to_id(ENT2)}
+        self.entities = EntityEncoder(self.backend, entity_vocab, specials, max_entity_length, max_mention_length)
+
+    def encode(self, text: str, text_pair: str | None = None, max_length: int | None = None, padding: bool = False,
+               entity_spans: list[Span] | None = None, entity_spans_pair: list[Span] | None = None,
+               entities: list[str] | None = None, entities_pair: list[str] | None = None,
+               max_entity_length: int | None = None, max_mention_length: int | None = None,
+               task: str | None = None, language: str | None = None) -> Encoding:
+        """Encode as Tokenizer.encode, plus `entities`: character spans -> token positions, titles -> ids
+        ([MASK] without titles; a task's markers and entities as transformers' task modes make them)."""
+        if task is None and all(value is None for value in (entity_spans, entity_spans_pair, entities, entities_pair)):
+            words = super().encode(text, text_pair, max_length, padding)
+            return replace(words, entities=self.entities.no_entities(padding, max_entity_length, max_mention_length))
+        first = self.entities.segment(text, entity_spans, entities, language)
+        if task is not None:
+            if task not in TASKS or text_pair is not None:
+                raise UserError(f"task {task!r}: expected one of {', '.join(TASKS)}, on a single text")
+            first = self.entities.mark(first, task, entity_spans or [])
+        second = None if text_pair is None else self.entities.segment(text_pair, entity_spans_pair,
+                                                                       entities_pair, language)
+        words, found = self.entities.encode(first, second, max_length, padding, max_entity_length,
+                                            max_mention_length)
+        return Encoding(**words, entities=found)
+
+    def fingerprint(self) -> str:
+        """sha256 over the word tokenizer's and the entity vocabulary's fingerprints."""
+        both = super().fingerprint() + self.entity_vocab.fingerprint()
+        return hashlib.sha256(both.encode("ascii")).hexdigest()
+
+    def save(self, model_dir: str | os.PathLike[str]) -> list[Path]:
+        """Copy the tokenizer files and the entity vocabulary into model_dir."""
+        return super().save(model_dir) + [self.entity_vocab.save(str(model_dir))]
+
+
 def load_tokenizer(model_dir: str | os.PathLike[str], do_lower_case: bool | None = None) -> Tokenizer:
     """Load the tokenizer of a model directory (tokenizer.json, vocab.txt, vocab.json+merges.txt or spiece.model).
 
@@ -192,6 +240,28 @@ def load_tokenizer(model_dir: str | os.PathLike[str], do_lower_case: bool | None
     tokenizer_config.json, else True. tokenizer.json is used exactly as written.
     """
     directory = Path(model_dir)
+    words = _load_words(directory, do_lower_case)
+    entity_vocab = find_entity_vocab(str(directory))
+    if entity_vocab is None:
+        return words
+    lengths = _luke_lengths(directory)
+    return LukeTokenizer(words, load_entity_vocab(str(entity_vocab)), **lengths)
+
+
+def _luke_lengths(directory: Path) -> dict[str, int]:
+    """max_entity_length (default 128) and max_mention_length (default 30) from config.yaml."""
+    path = directory / "config.yaml"
+    config = _read(path, "a YAML mapping", lambda: _load_mapping(path)) if path.is_file() else {}
+    lengths = {"max_entity_length": config.get("max_entity_length", 128),
+               "max_mention_length": config.get("max_mention_length", 30)}
+    bad = next((key for key, value in lengths.items() if type(value) is not int or value < 1), None)
+    if bad is not None:
+        raise UserError(f"{path}: {bad} is {lengths[bad]!r}; expected a positive integer")
+    return lengths
+
+
+def _load_words(directory: Path, do_lower_case: bool | None) -> Tokenizer:
+    """The word tokenizer of a model directory."""
     present = {name for name in TOKENIZER_FILES if (directory / name).is_file()}
     settings = _read_settings(directory)
     if do_lower_case is not None:

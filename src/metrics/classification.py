@@ -48,6 +48,9 @@ TASK_METRICS: dict[str, list[str]] = {
     "cluener": ["f1", "precision", "recall"],
     "msra_ner": ["f1", "precision", "recall"],
     "conll2003": ["f1", "precision", "recall"],
+    # LUKE's entity tasks (src.metrics.entities): micro scores; TACRED's leave no_relation out
+    "open_entity": ["f1", "precision", "recall"],
+    "tacred": ["f1", "precision", "recall"],
     # extractive question answering (keys of the official scripts' output)
     "squad_v1": ["exact_match", "f1"],
     "squad_v2": ["exact", "f1"],

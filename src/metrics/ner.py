@@ -48,7 +48,8 @@ def get_entities(tags: Sequence[str]) -> list[Entity]:
     return entities
 
 
-def _prf(correct: int, predicted: int, true: int) -> tuple[float, float, float]:
+def precision_recall_f1(correct: int, predicted: int, true: int) -> tuple[float, float, float]:
+    """Micro precision, recall and F1 from counts (0.0 where a denominator is 0)."""
     precision = correct / predicted if predicted else 0.0
     recall = correct / true if true else 0.0
     denominator = precision + recall
@@ -74,8 +75,8 @@ def entity_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[st
                            for group in (correct_set, pred_set, gold_set))
     per_type = {}
     for type_ in sorted(true.keys() | pred.keys()):
-        precision, recall, f1 = _prf(correct[type_], pred[type_], true[type_])
+        precision, recall, f1 = precision_recall_f1(correct[type_], pred[type_], true[type_])
         per_type[type_] = {"precision": precision, "recall": recall, "f1": f1, "support": true[type_]}
-    precision, recall, f1 = _prf(len(correct_set), len(pred_set), len(gold_set))
+    precision, recall, f1 = precision_recall_f1(len(correct_set), len(pred_set), len(gold_set))
     return {"precision": precision, "recall": recall, "f1": f1, "support": len(gold_set),
             "per_type": per_type}

@@ -10,7 +10,8 @@ from mindspore import nn
 from src.errors import UserError
 from src.models.backbone import Backbone
 from src.models.config import ModelConfig, load_model_config
-from src.models.heads import HEADS
+from src.models.entity_heads import ENTITY_HEADS, LUKE_HEADS
+from src.models.heads import HEADS as WORD_HEADS
 from src.models.lean_ops import Softmax
 from src.models.weights import FORMATS, cell_arrays, find_weights, load_into, read_weights, \
     write_weights
@@ -18,6 +19,8 @@ from src.models.weights import FORMATS, cell_arrays, find_weights, load_into, re
 logger = logging.getLogger(__name__)
 
 __all__ = ["ModelConfig", "build_model", "load_pretrained", "save_pretrained", "HEADS"]
+
+HEADS = {**WORD_HEADS, **ENTITY_HEADS}
 
 
 def apply_compute_dtype(model: nn.Cell, dtype_name: str) -> None:
@@ -34,14 +37,25 @@ def apply_compute_dtype(model: nn.Cell, dtype_name: str) -> None:
 
 def head_name(model: nn.Cell) -> Optional[str]:
     """The registry name of a model's head (None for a bare backbone)."""
-    return next((name for name, cls in HEADS.items() if type(model) is cls), None)
+    return getattr(model, "head_name", None)
+
+
+def head_class(config: ModelConfig, head: str) -> type:
+    """The Cell class of a head for this family (LUKE's masked LM also predicts entities)."""
+    if head not in HEADS:
+        raise UserError(f"unknown head '{head}'; expected one of {', '.join(HEADS)}")
+    if config.model_type == "luke":
+        return LUKE_HEADS.get(head, HEADS[head])
+    if head in ENTITY_HEADS:
+        raise UserError(f"head '{head}' reads entity states; it needs a luke model, "
+                        f"not {config.model_type}")
+    return HEADS[head]
 
 
 def build_model(config: ModelConfig, head: Optional[str] = None) -> nn.Cell:
     """A freshly initialised backbone, or backbone + the named head."""
-    if head is not None and head not in HEADS:
-        raise UserError(f"unknown head '{head}'; expected one of {', '.join(HEADS)}")
-    model = Backbone(config) if head is None else HEADS[head](config)
+    model = Backbone(config) if head is None else head_class(config, head)(config)
+    model.head_name = head
     apply_compute_dtype(model, config.compute_dtype)
     return model
 

@@ -2,55 +2,25 @@
 
 Families differ only by config and one small component each: RoBERTa's padding-offset
 positions (Embeddings), ALBERT's factorised embeddings (Embeddings.projection) and shared
-layer groups (Encoder.schedule), NEZHA's functional relative positions (relative.py).
+layer groups (Encoder.schedule), NEZHA's functional relative positions (relative.py),
+LUKE's entity embeddings and entity-aware attention queries (entities.py): entities run as
+extra positions after the words.
 """
 import math
 from typing import Optional
 
 import mindspore as ms
 from mindspore import Tensor, nn, ops
-from mindspore.common.initializer import TruncatedNormal
 
 from src.models.config import ModelConfig
 from src.models.dropout import DropoutStream
-from src.models.lean_ops import BiasAdd, ExactGELU, LayerNorm, Softmax, TanhGELU
+from src.models.entities import EntityAwareQueries, EntityEmbeddings
+from src.models.layers import activation, dense, embedding, layer_norm
+from src.models.lean_ops import Softmax
 from src.models.relative import FunctionalRelativePositions
 
 # Added to attention scores at padded keys; softmax runs in float32, so this is exp() == 0.
 MASK_VALUE = -1e9
-
-
-class Dense(nn.Dense):
-    """nn.Dense on 2-D rows with our BiasAdd; same parameters and names as nn.Dense."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.add_bias = BiasAdd()
-
-    def construct(self, x):
-        shape = x.shape
-        y = self.matmul(x.reshape(-1, shape[-1]), self.weight.astype(x.dtype))
-        y = self.add_bias(y, self.bias.astype(y.dtype))
-        return y.reshape(shape[:-1] + (y.shape[-1],))
-
-
-def dense(config: ModelConfig, in_dim: int, out_dim: int) -> Dense:
-    """A linear layer initialised as BERT does (truncated normal weights, zero bias)."""
-    return Dense(in_dim, out_dim, weight_init=TruncatedNormal(config.initializer_range))
-
-
-def layer_norm(config: ModelConfig, dim: int) -> nn.LayerNorm:
-    return LayerNorm((dim,), epsilon=config.layer_norm_eps)
-
-
-def embedding(config: ModelConfig, rows: int, dim: int) -> nn.Embedding:
-    return nn.Embedding(rows, dim, embedding_table=TruncatedNormal(config.initializer_range))
-
-
-def activation(name: str) -> nn.Cell:
-    """gelu is the exact erf form (BERT); gelu_new the tanh approximation (ALBERT's default)."""
-    return {"gelu": ExactGELU(), "gelu_new": TanhGELU(),
-            "relu": nn.ReLU(), "tanh": nn.Tanh()}[name]
 
 
 class Embeddings(nn.Cell):
@@ -126,12 +96,31 @@ class SelfAttention(nn.Cell):
         # worth of memory per call on CPU (benchmarks/README.md, "Memory")
         self.context_of = ops.BatchMatMul()
         self.softmax = Softmax(self.scale)
+        self.entity_aware = config.model_type == "luke" and config.use_entity_aware_attention
+        if self.entity_aware:
+            self.entity_queries = EntityAwareQueries(config)
 
-    def construct(self, x: Tensor, mask: Tensor, relative: Optional[Tensor]) -> Tensor:
+    def split_heads(self, x: Tensor) -> Tensor:
+        """(batch, L, hidden) -> (batch, heads, L, head_dim)."""
+        return heads_first(x.reshape(x.shape[0], x.shape[1], self.num_heads, self.head_dim))
+
+    def entity_aware_scores(self, x: Tensor, q: Tensor, k: Tensor, num_words: int) -> Tensor:
+        """LUKE's four score blocks as one matrix: word keys meet the word query (word rows)
+        and e2w (entity rows), entity keys meet w2e and e2e."""
+        w2e, e2w, e2e = [self.split_heads(t) for t in self.entity_queries(x, num_words)]
+        word_keys = self.scores_of(ops.concat((q[:, :, :num_words], e2w), 2), k[:, :, :num_words])
+        entity_keys = self.scores_of(ops.concat((w2e, e2e), 2), k[:, :, num_words:])
+        return ops.concat((word_keys, entity_keys), 3)
+
+    def construct(self, x: Tensor, mask: Tensor, relative: Optional[Tensor],
+                  num_words: Optional[int] = None) -> Tensor:
         batch, length, width = x.shape
         qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, self.head_dim)
         q, k, v = [heads_first(t) for t in ops.unstack(qkv, 2)]
-        scores = self.scores_of(q, k)
+        if self.entity_aware and num_words is not None:
+            scores = self.entity_aware_scores(x, q, k, num_words)
+        else:
+            scores = self.scores_of(q, k)
         if relative is not None:
             scores = scores + FunctionalRelativePositions.key_scores(q, relative)
         probs = self.softmax(scores.astype(ms.float32), mask)
@@ -157,8 +146,9 @@ class TransformerLayer(nn.Cell):
         self.dropout = stream.dropout(config.hidden_dropout_prob)
         self.ffn_dropout = stream.dropout(config.hidden_dropout_prob)
 
-    def construct(self, x: Tensor, mask: Tensor, relative: Optional[Tensor]) -> Tensor:
-        x = self.attention_norm(x + self.dropout(self.attention(x, mask, relative)))
+    def construct(self, x: Tensor, mask: Tensor, relative: Optional[Tensor],
+                  num_words: Optional[int] = None) -> Tensor:
+        x = self.attention_norm(x + self.dropout(self.attention(x, mask, relative, num_words)))
         h = self.output(self.act(self.intermediate(x)))
         return self.output_norm(x + self.ffn_dropout(h))
 
@@ -183,10 +173,14 @@ class Encoder(nn.Cell):
             self.relative = FunctionalRelativePositions(config.head_dim,
                                                         config.max_relative_position)
 
-    def construct(self, x: Tensor, mask: Tensor) -> Tensor:
+    def construct(self, x: Tensor, mask: Tensor, num_words: Optional[int] = None) -> Tensor:
+        """num_words: where LUKE's entities begin in x (None: x holds words only)."""
         relative = self.relative(x.shape[1]).astype(x.dtype) if self.use_relative else None
         for index in self.schedule:
-            x = self.layers[index](x, mask, relative)
+            if num_words is None:
+                x = self.layers[index](x, mask, relative)
+            else:
+                x = self.layers[index](x, mask, relative, num_words)
         return x
 
 
@@ -203,27 +197,51 @@ class Pooler(nn.Cell):
 
 
 class Backbone(nn.Cell):
-    """model(input_ids, attention_mask, token_type_ids) -> (sequence_output, pooled_output)."""
+    """model(input_ids, attention_mask, token_type_ids) -> (sequence_output, pooled_output).
+
+    LUKE takes four more inputs (entity_ids, entity_attention_mask, entity_token_type_ids,
+    entity_position_ids) and returns entity_sequence_output third; without them it is RoBERTa.
+    """
 
     def __init__(self, config: ModelConfig, stream: Optional[DropoutStream] = None):
         super().__init__()
         self.config = config
         self.stream = stream or DropoutStream()
         self.embeddings = Embeddings(config, self.stream)
+        if config.model_type == "luke":
+            self.entity_embeddings = EntityEmbeddings(config, self.stream)
         self.encoder = Encoder(config, self.stream)
         self.pooler = Pooler(config)
 
+    def scores_mask(self, attention_mask: Tensor) -> Tensor:
+        """(batch, L) 1/0 -> the additive mask at the scores' shape (batch, heads, L, L):
+        0 at real keys, MASK_VALUE at padding; adding it is then a same-shape Add (lean_ops.py
+        on why)."""
+        batch, length = attention_mask.shape
+        mask = (1.0 - attention_mask.astype(ms.float32)).reshape(batch, 1, 1, length)
+        return ops.broadcast_to(mask * MASK_VALUE,
+                                (batch, self.config.num_attention_heads, length, length))
+
     def construct(self, input_ids: Tensor, attention_mask: Optional[Tensor] = None,
-                  token_type_ids: Optional[Tensor] = None):
+                  token_type_ids: Optional[Tensor] = None, entity_ids: Optional[Tensor] = None,
+                  entity_attention_mask: Optional[Tensor] = None,
+                  entity_token_type_ids: Optional[Tensor] = None,
+                  entity_position_ids: Optional[Tensor] = None):
         if attention_mask is None:
             attention_mask = ops.ones_like(input_ids)
         if token_type_ids is None:
             token_type_ids = ops.zeros_like(input_ids)
-        # built once per batch at the scores' shape (batch, heads, seq, seq): 0 at real keys,
-        # MASK_VALUE at padding; adding it is then a same-shape Add (lean_ops.py on why)
-        batch, length = input_ids.shape
-        mask = (1.0 - attention_mask.astype(ms.float32)).reshape(batch, 1, 1, length)
-        mask = ops.broadcast_to(mask * MASK_VALUE,
-                                (batch, self.config.num_attention_heads, length, length))
-        sequence_output = self.encoder(self.embeddings(input_ids, token_type_ids), mask)
-        return sequence_output, self.pooler(sequence_output)
+        words = self.embeddings(input_ids, token_type_ids)
+        if entity_ids is None:
+            sequence_output = self.encoder(words, self.scores_mask(attention_mask))
+            return sequence_output, self.pooler(sequence_output)
+        if entity_attention_mask is None:
+            entity_attention_mask = ops.ones_like(entity_ids)
+        if entity_token_type_ids is None:
+            entity_token_type_ids = ops.zeros_like(entity_ids)
+        entities = self.entity_embeddings(entity_ids, entity_position_ids, entity_token_type_ids)
+        num_words = input_ids.shape[1]
+        mask = self.scores_mask(ops.concat((attention_mask, entity_attention_mask), 1))
+        both = self.encoder(ops.concat((words, entities), 1), mask, num_words)
+        sequence_output = both[:, :num_words]
+        return sequence_output, self.pooler(sequence_output), both[:, num_words:]

@@ -7,7 +7,7 @@ from typing import Iterable, List, Optional
 from src.config import build_dataclass, parse_overrides, read_yaml, write_yaml_atomic
 from src.errors import UserError
 
-MODEL_TYPES = ("bert", "nezha", "albert", "roberta", "ernie")
+MODEL_TYPES = ("bert", "nezha", "albert", "roberta", "ernie", "luke")
 POSITION_TYPES = ("absolute", "padding_offset", "functional_relative")
 ACTIVATIONS = ("gelu", "gelu_new", "relu", "tanh")
 COMPUTE_DTYPES = ("float32", "float16", "bfloat16")
@@ -43,6 +43,13 @@ class ModelConfig:
     # ERNIE: task type embeddings
     use_task_id: bool = False
     task_type_vocab_size: int = 3
+    # LUKE: entity embeddings (entity_emb_size wide, projected to hidden_size when narrower)
+    # and entity-aware self-attention; the lengths are what data builders and export default to
+    entity_vocab_size: int = 500000
+    entity_emb_size: int = 256
+    use_entity_aware_attention: bool = True
+    max_entity_length: int = 128
+    max_mention_length: int = 30
     # sequence classification head: pooler output (BERT) or CLS dense+tanh (RoBERTa)
     sequence_head: str = "pooler"
     classifier_dropout_prob: Optional[float] = None

@@ -1,4 +1,5 @@
-"""Checkpoint conversion: HF directory <-> project model directory, and zoo .ckpt -> project."""
+"""Checkpoint conversion: HF directory <-> project model directory, zoo .ckpt -> project, and
+the original LUKE release (pytorch_model.bin + metadata.json + entity vocabulary) -> project."""
 import json
 import os
 import shutil
@@ -7,6 +8,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from src.data.entities.vocab import ENTITY_VOCAB_FILES
 from src.data.tokenization import TOKENIZER_FILES
 from src.errors import UserError
 from src.data.json_files import load_json
@@ -16,13 +18,17 @@ from src.models.config import ModelConfig, load_model_config
 from src.models.hf_names import HF_PREFIX, all_pairs, config_from_hf, config_to_hf, head_of_architecture
 from src.models.relative import FunctionalRelativePositions
 from src.models.weights import FORMATS, cell_arrays, find_weights, load_into, read_weights, write_weights
-from src.models.zoo_names import zoo_to_project
+from src.models.zoo_names import zoo_luke_to_hf, zoo_to_project
 
 SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16,
                       "I64": np.int64, "I32": np.int32, "I8": np.int8, "U8": np.uint8,
                       "BOOL": np.bool_}
-# Heads whose HF class builds no pooler (add_pooling_layer=False).
+# Heads whose HF class builds no pooler (add_pooling_layer=False); LukeForMaskedLM keeps one.
 NO_POOLER = {"masked_lm", "token_classification", "question_answering"}
+LUKE_NO_POOLER = {"token_classification", "question_answering"}
+# First name parts of backbone weights, which a bare HF model saves without its prefix.
+BACKBONE_PARTS = ("embeddings.", "entity_embeddings.", "encoder.", "pooler.")
+ENTITY_QUERIES = ("w2e_query", "e2w_query", "e2e_query")
 # HF buffers and tied copies that carry no weights of their own.
 TIED_OR_BUFFER = ("embeddings.position_ids", "embeddings.token_type_ids", "decoder.weight",
                   "decoder.bias", "relative_positions_encoding.positions_encoding")
@@ -127,14 +133,29 @@ def hf_to_project(hf_dir: str, allow_pickle: bool = False
     config_path = os.path.join(hf_dir, "config.json")
     hf_config = read_json(config_path)
     config = config_from_hf(hf_config, config_path)
-    arrays = read_hf_weights(hf_dir, allow_pickle)
-    prefix = HF_PREFIX[config.model_type] + "."
-    if not any(n.startswith(prefix) for n in arrays):  # a bare XModel saves without prefix
-        arrays = {prefix + n: v for n, v in arrays.items()}
+    arrays = _with_prefix(read_hf_weights(hf_dir, allow_pickle), config.model_type)
     head = _hf_head(hf_config, list(arrays), config_path)
-    _check_tied(arrays, source=hf_dir)
-    _check_buffers(arrays, config, hf_dir)
-    out, notes, missing = {}, [], []
+    return (config, head) + arrays_to_project(config, head, arrays, hf_dir)
+
+
+def _with_prefix(arrays: Dict[str, np.ndarray], model_type: str) -> Dict[str, np.ndarray]:
+    """HF names with the family prefix: a bare XModel (and the original LUKE) saves without."""
+    prefix = HF_PREFIX[model_type] + "."
+    if any(n.startswith(prefix) for n in arrays):
+        return arrays
+    return {prefix + n if n.startswith(BACKBONE_PARTS) else n: v for n, v in arrays.items()}
+
+
+def arrays_to_project(config: ModelConfig, head: Optional[str], arrays: Dict[str, np.ndarray],
+                      source: str) -> Tuple[Dict[str, np.ndarray], List[str]]:
+    """(project-named arrays, notes) from HF-named ones; anything that does not fit is an error."""
+    _check_tied(arrays, source=source)
+    _check_buffers(arrays, config, source)
+    notes = _fill_entity_queries(arrays, config)
+    for name in [n for n in arrays if n.endswith(".decoder.bias")]:
+        # a tied bias may be saved under the decoder's name only
+        arrays.setdefault(name[: -len(".decoder.bias")] + ".bias", arrays[name])
+    out, missing = {}, []
     for ours, theirs in all_pairs(config, head):
         if all(t in arrays for t in theirs):
             out[ours] = np.concatenate([arrays[t] for t in theirs], 0)
@@ -146,19 +167,39 @@ def hf_to_project(hf_dir: str, allow_pickle: bool = False
     unexpected = [n for n in arrays if n not in used and not n.endswith(TIED_OR_BUFFER)]
     if missing or unexpected:
         listed = [f"missing {n}" for n in missing] + [f"unexpected {n}" for n in unexpected]
-        raise UserError(f"{hf_dir}: weights do not fit {config.model_type} "
+        raise UserError(f"{source}: weights do not fit {config.model_type} "
                         f"{head or 'backbone'}: {'; '.join(listed[:20])}"
                         + (f" (+{len(listed) - 20} more)" if len(listed) > 20 else ""))
-    return config, head, out, notes
+    return out, notes
+
+
+def _fill_entity_queries(arrays: Dict[str, np.ndarray], config: ModelConfig) -> List[str]:
+    """LUKE pretrained with plain attention has no w2e/e2w/e2e: they start as the query."""
+    if config.model_type != "luke" or not config.use_entity_aware_attention:
+        return []
+    filled = []
+    for i in range(config.num_hidden_layers):
+        base = f"luke.encoder.layer.{i}.attention.self."
+        for name in ENTITY_QUERIES:
+            for part in ("weight", "bias"):
+                if base + f"{name}.{part}" not in arrays and base + f"query.{part}" in arrays:
+                    arrays[base + f"{name}.{part}"] = arrays[base + f"query.{part}"].copy()
+                    filled.append(i)
+    if not filled:
+        return []
+    return [f"no w2e/e2w/e2e query weights in {len(set(filled))} layer(s) (pretrained with "
+            "plain attention); initialised them from each layer's query"]
 
 
 def _check_tied(arrays: Dict[str, np.ndarray], source: str) -> None:
-    """The project ties the MLM decoder to the word embeddings; an untied one cannot come."""
-    words = [n for n in arrays if n.endswith(".embeddings.word_embeddings.weight")]
-    decoders = [n for n in arrays if n.endswith("decoder.weight")]
-    for name in decoders:
-        if words and not np.array_equal(arrays[name], arrays[words[0]]):
-            raise UserError(f"{source}: {name} is not tied to the word embeddings "
+    """The project ties the MLM decoder to the word embeddings (LUKE's entity decoder to the
+    entity embeddings); an untied one cannot come."""
+    tables = {"word": [n for n in arrays if n.endswith(".embeddings.word_embeddings.weight")],
+              "entity": [n for n in arrays if n.endswith("entity_embeddings.entity_embeddings.weight")]}
+    for name in (n for n in arrays if n.endswith("decoder.weight")):
+        kind = "entity" if name.startswith("entity_predictions.") else "word"
+        if tables[kind] and not np.array_equal(arrays[name], arrays[tables[kind][0]]):
+            raise UserError(f"{source}: {name} is not tied to the {kind} embeddings "
                             "(expected tie_word_embeddings)")
 
 
@@ -168,8 +209,11 @@ def project_to_hf(model_dir: str) -> Tuple[Dict, Dict[str, np.ndarray]]:
     arrays = read_weights(find_weights(model_dir))
     head = config.head
     out = {}
-    skip_pooler = head in NO_POOLER or (config.model_type == "roberta" and head in
-                                        ("pretraining", "sequence_classification"))
+    if config.model_type == "luke":
+        skip_pooler = head in LUKE_NO_POOLER
+    else:
+        skip_pooler = head in NO_POOLER or (config.model_type == "roberta" and head in
+                                            ("pretraining", "sequence_classification"))
     for ours, theirs in all_pairs(config, head):
         if skip_pooler and ours.startswith("backbone.pooler."):
             continue
@@ -177,6 +221,9 @@ def project_to_hf(model_dir: str) -> Tuple[Dict, Dict[str, np.ndarray]]:
             raise UserError(f"{model_dir}: weights lack {ours}")
         for name, part in zip(theirs, np.split(arrays[ours], len(theirs), axis=0)):
             out[name] = np.ascontiguousarray(part)
+    if config.model_type == "luke" and "mlm.bias" in arrays:
+        # transformers 5's LukeForMaskedLM does not tie its word decoder: it must be in the file
+        out["lm_head.decoder.weight"] = out["luke.embeddings.word_embeddings.weight"]
     return config_to_hf(config, head), out
 
 
@@ -189,7 +236,8 @@ def validate(config: ModelConfig, head: Optional[str], arrays: Dict[str, np.ndar
 
 
 def _copy_tokenizer(src_dir: str, dst_dir: str) -> None:
-    for name in TOKENIZER_FILES:
+    """The tokenizer files (and a LUKE entity vocabulary) that src_dir holds."""
+    for name in TOKENIZER_FILES + ENTITY_VOCAB_FILES:
         if os.path.isfile(os.path.join(src_dir, name)):
             shutil.copy(os.path.join(src_dir, name), os.path.join(dst_dir, name))
 
@@ -220,18 +268,15 @@ def convert(src: str, dst: str, fmt: str = "safetensors", config_path: Optional[
     """Convert whatever `src` holds into `dst`; returns notes for the user.
 
     An HF directory (config.json) becomes a project directory, a project directory
-    (config.yaml) an HF one, a model zoo .ckpt (with --config) a project directory.
+    (config.yaml) an HF one, a model zoo .ckpt (with --config) or the original LUKE release
+    (metadata.json + pytorch_model.bin) a project directory.
     """
     if fmt not in FORMATS:
         raise UserError(f"unknown --format '{fmt}'; expected one of {', '.join(FORMATS)}")
     if os.path.isfile(os.path.join(src, "config.json")):
         config, head, arrays, notes = hf_to_project(src, allow_pickle)
-        config.head = head
         config.do_lower_case = _lower_case_of(src)
-        arrays = validate(config, head, arrays, src)
-        with atomic_dir(dst, overwrite) as tmp:
-            _write_project(tmp, config, arrays, fmt)
-            _copy_tokenizer(src, tmp)
+        _write_converted(dst, config, head, arrays, fmt, overwrite, src, vocab)
         return notes + [f"HF {config.model_type} {head or 'backbone'} -> project ({fmt})"]
     if os.path.isfile(os.path.join(src, "config.yaml")):
         config = load_model_config(src)
@@ -240,10 +285,59 @@ def convert(src: str, dst: str, fmt: str = "safetensors", config_path: Optional[
             _write_hf(tmp, hf_config, arrays, config)
             _copy_tokenizer(src, tmp)
         return [f"project {config.model_type} -> HF {hf_config['architectures'][0]}"]
+    if os.path.isfile(os.path.join(src, "metadata.json")):
+        config, head, arrays, notes = original_luke_to_project(src, allow_pickle)
+        _write_converted(dst, config, head, arrays, fmt, overwrite, src, vocab)
+        return notes + [f"original LUKE {head or 'backbone'} -> project ({fmt})"]
     if os.path.isfile(src) and src.endswith(".ckpt"):
         return _convert_zoo(src, dst, fmt, config_path, vocab, overwrite)
     raise UserError(f"{src}: expected an HF directory (config.json), a project model "
-                    "directory (config.yaml) or a model zoo .ckpt file")
+                    "directory (config.yaml), the original LUKE release (metadata.json + "
+                    "pytorch_model.bin) or a model zoo .ckpt file")
+
+
+def original_luke_to_project(src: str, allow_pickle: bool
+                             ) -> Tuple[ModelConfig, Optional[str], Dict[str, np.ndarray], List[str]]:
+    """studio-ousia's release: metadata.json's model_config, pytorch_model.bin under LukeModel's
+    names (with lm_head / entity_predictions when it is the pretraining checkpoint)."""
+    path = os.path.join(src, "metadata.json")
+    model_config = read_json(path).get("model_config")
+    if not isinstance(model_config, dict):
+        raise UserError(f"{path}: no 'model_config' object; expected the original LUKE "
+                        "release's metadata.json")
+    config = config_from_hf({**model_config, "model_type": "luke",
+                             "use_entity_aware_attention": True}, path)
+    weights = os.path.join(src, "pytorch_model.bin")
+    if not os.path.isfile(weights):
+        raise UserError(f"{src}: no pytorch_model.bin beside metadata.json")
+    arrays = _with_prefix(_read_torch_bin(weights, allow_pickle), "luke")
+    head = "masked_lm" if any(n.startswith("lm_head.") for n in arrays) else None
+    return (config, head) + arrays_to_project(config, head, arrays, src)
+
+
+def _write_converted(dst: str, config: ModelConfig, head: Optional[str],
+                     arrays: Dict[str, np.ndarray], fmt: str, overwrite: bool,
+                     tokenizer_dir: Optional[str], vocab: Optional[str]) -> None:
+    """Check the arrays against a freshly built model, then write the project directory
+    with the tokenizer files of tokenizer_dir and --vocab."""
+    config.head = head
+    arrays = validate(config, head, arrays, tokenizer_dir or dst)
+    with atomic_dir(dst, overwrite) as tmp:
+        _write_project(tmp, config, arrays, fmt)
+        if tokenizer_dir and os.path.isdir(tokenizer_dir):
+            _copy_tokenizer(tokenizer_dir, tmp)
+        if vocab:
+            _put_vocab(vocab, tmp)
+
+
+def _put_vocab(vocab: str, folder: str) -> None:
+    """--vocab: a vocab.txt, or a folder of tokenizer files (LUKE: BPE files + entity vocabulary)."""
+    if os.path.isdir(vocab):
+        _copy_tokenizer(vocab, folder)
+    elif os.path.isfile(vocab):
+        shutil.copy(vocab, os.path.join(folder, "vocab.txt"))
+    else:
+        raise UserError(f"{vocab}: vocabulary file or tokenizer folder not found")
 
 
 def _convert_zoo(src: str, dst: str, fmt: str, config_path: Optional[str],
@@ -252,14 +346,13 @@ def _convert_zoo(src: str, dst: str, fmt: str, config_path: Optional[str],
         raise UserError(f"{src}: a model zoo checkpoint carries no config; pass --config "
                         "configs/models/<size>.yaml")
     config = load_model_config(config_path)
-    arrays, skipped = zoo_to_project(read_weights(src), config, src)
-    config.head = "pretraining" if "mlm.bias" in arrays else None
-    arrays = validate(config, config.head, arrays, src)
-    with atomic_dir(dst, overwrite) as tmp:
-        _write_project(tmp, config, arrays, fmt)
-        if vocab:
-            if not os.path.isfile(vocab):
-                raise UserError(f"{vocab}: vocabulary file not found")
-            shutil.copy(vocab, os.path.join(tmp, "vocab.txt"))
-    return [f"zoo {config.model_type} -> project ({fmt}); {len(skipped)} entries left out "
-            "(optimizer state, fine-tuning heads, unused tables)"]
+    if config.model_type == "luke":
+        arrays, skipped = zoo_luke_to_hf(read_weights(src), src)
+        head = "masked_lm" if any(n.startswith("lm_head.") for n in arrays) else None
+        arrays, notes = arrays_to_project(config, head, arrays, src)
+    else:
+        arrays, skipped = zoo_to_project(read_weights(src), config, src)
+        head, notes = ("pretraining" if "mlm.bias" in arrays else None), []
+    _write_converted(dst, config, head, arrays, fmt, overwrite, None, vocab)
+    return notes + [f"zoo {config.model_type} -> project ({fmt}); {len(skipped)} entries left "
+                    "out (optimizer state, fine-tuning heads, unused tables)"]

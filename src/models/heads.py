@@ -1,11 +1,16 @@
-"""Heads on the backbone, each a small Cell, and the registry that plugs them in by name."""
+"""Heads on the backbone, each a small Cell, and the registry that plugs them in by name.
+
+Every head takes the backbone's inputs: the three word inputs, then for LUKE the four
+entity inputs (`*entities`), passed through to the backbone unchanged.
+"""
 from typing import Optional
 
 import mindspore as ms
 from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import Zero
 
-from src.models.backbone import Backbone, activation, dense, layer_norm
+from src.models.backbone import Backbone
+from src.models.layers import activation, dense, layer_norm
 from src.models.config import ModelConfig
 from src.models.crf import CRF
 from src.models.dropout import Dropout, DropoutStream
@@ -22,13 +27,16 @@ class MaskedLMHead(nn.Cell):
     the costliest part of pretraining).
     """
 
-    def __init__(self, config: ModelConfig, word_embeddings: Parameter):
+    def __init__(self, config: ModelConfig, word_embeddings: Parameter,
+                 width: Optional[int] = None, vocab_size: Optional[int] = None):
         super().__init__()
-        self.transform = dense(config, config.hidden_size, config.embed_dim)
+        width = width or config.embed_dim
+        vocab_size = vocab_size or config.vocab_size
+        self.transform = dense(config, config.hidden_size, width)
         self.act = activation(config.hidden_act)
-        self.layer_norm = layer_norm(config, config.embed_dim)
+        self.layer_norm = layer_norm(config, width)
         self.word_embeddings = word_embeddings
-        self.bias = Parameter(Tensor(shape=(config.vocab_size,), dtype=ms.float32, init=Zero()),
+        self.bias = Parameter(Tensor(shape=(vocab_size,), dtype=ms.float32, init=Zero()),
                               name="bias")
         self.scores_of = ops.MatMul(transpose_b=True)
         self.add_bias = BiasAdd()
@@ -98,8 +106,8 @@ class QuestionAnsweringModel(HeadModel):
         super().__init__(config)
         self.qa_outputs = dense(config, config.hidden_size, 2)
 
-    def construct(self, input_ids, attention_mask=None, token_type_ids=None):
-        sequence_output, _ = self.backbone(input_ids, attention_mask, token_type_ids)
+    def construct(self, input_ids, attention_mask=None, token_type_ids=None, *entities):
+        sequence_output = self.backbone(input_ids, attention_mask, token_type_ids, *entities)[0]
         logits = self.qa_outputs(sequence_output)
         return logits[..., 0], logits[..., 1]
 
@@ -114,8 +122,8 @@ class TokenClassificationModel(HeadModel):
         if config.use_crf:
             self.crf = CRF(config.num_labels)
 
-    def construct(self, input_ids, attention_mask=None, token_type_ids=None):
-        sequence_output, _ = self.backbone(input_ids, attention_mask, token_type_ids)
+    def construct(self, input_ids, attention_mask=None, token_type_ids=None, *entities):
+        sequence_output = self.backbone(input_ids, attention_mask, token_type_ids, *entities)[0]
         return self.classifier(self.dropout(sequence_output))
 
 
@@ -146,8 +154,9 @@ class SequenceClassificationModel(HeadModel):
         else:
             self.classifier = ClsDenseClassifier(config, self.classifier_dropout())
 
-    def construct(self, input_ids, attention_mask=None, token_type_ids=None):
-        sequence_output, pooled = self.backbone(input_ids, attention_mask, token_type_ids)
+    def construct(self, input_ids, attention_mask=None, token_type_ids=None, *entities):
+        sequence_output, pooled = self.backbone(input_ids, attention_mask, token_type_ids,
+                                                *entities)[:2]
         if self.use_pooler:
             return self.classifier(self.dropout(pooled))
         return self.classifier(sequence_output)
@@ -161,11 +170,11 @@ class MultipleChoiceModel(HeadModel):
         self.dropout = self.classifier_dropout()
         self.classifier = dense(config, config.hidden_size, 1)
 
-    def construct(self, input_ids, attention_mask=None, token_type_ids=None):
-        batch, choices, length = input_ids.shape
-        flat = [None if t is None else t.reshape(batch * choices, length)
-                for t in (input_ids, attention_mask, token_type_ids)]
-        _, pooled = self.backbone(flat[0], flat[1], flat[2])
+    def construct(self, input_ids, attention_mask=None, token_type_ids=None, *entities):
+        batch, choices = input_ids.shape[:2]
+        flat = [None if t is None else t.reshape((batch * choices,) + t.shape[2:])
+                for t in (input_ids, attention_mask, token_type_ids) + entities]
+        pooled = self.backbone(*flat)[1]
         return self.classifier(self.dropout(pooled)).reshape(batch, choices)
 
 

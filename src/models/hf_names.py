@@ -11,14 +11,19 @@ from src.models.config import ModelConfig
 Pairs = List[Tuple[str, Tuple[str, ...]]]
 
 HF_PREFIX = {"bert": "bert", "nezha": "nezha", "albert": "albert", "roberta": "roberta",
-             "ernie": "ernie"}
+             "ernie": "ernie", "luke": "luke"}
 HF_CLASS = {"bert": "Bert", "nezha": "Nezha", "albert": "Albert", "roberta": "Roberta",
-            "ernie": "Ernie"}
+            "ernie": "Ernie", "luke": "Luke"}
 HEAD_SUFFIX = {None: "Model", "pretraining": "ForPreTraining", "masked_lm": "ForMaskedLM",
                "question_answering": "ForQuestionAnswering",
                "token_classification": "ForTokenClassification",
                "sequence_classification": "ForSequenceClassification",
-               "multiple_choice": "ForMultipleChoice"}
+               "multiple_choice": "ForMultipleChoice",
+               "entity_classification": "ForEntityClassification",
+               "entity_pair_classification": "ForEntityPairClassification",
+               "entity_span_classification": "ForEntitySpanClassification"}
+# Families that pretrain with transformers' ForMaskedLM class (no sentence-pair objective).
+MASKED_LM_PRETRAINING = ("roberta", "luke")
 HF_ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_new",
                   "relu": "relu", "tanh": "tanh"}
 # HF config keys read as they are (when present) into ModelConfig.
@@ -29,7 +34,8 @@ SHARED_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_
 FAMILY_KEYS = {"albert": ("embedding_size", "num_hidden_groups", "inner_group_num",
                           "classifier_dropout_prob"),
                "ernie": ("use_task_id", "task_type_vocab_size"),
-               "nezha": ("max_relative_position",)}
+               "nezha": ("max_relative_position",),
+               "luke": ("entity_vocab_size", "entity_emb_size", "use_entity_aware_attention")}
 
 
 def _linear(ours: str, hf: str) -> Pairs:
@@ -40,9 +46,28 @@ def _norm(ours: str, hf: str) -> Pairs:
     return [(f"{ours}.gamma", (f"{hf}.weight",)), (f"{ours}.beta", (f"{hf}.bias",))]
 
 
+def _fused(ours: str, hf: str, parts: Tuple[str, ...]) -> Pairs:
+    """One project projection holding several HF ones, stacked along the output axis."""
+    return [(f"{ours}.{p}", tuple(f"{hf}.{n}.{p}" for n in parts)) for p in ("weight", "bias")]
+
+
 def _qkv(ours: str, hf: str) -> Pairs:
-    return [(f"{ours}.qkv.{p}", tuple(f"{hf}.{n}.{p}" for n in ("query", "key", "value")))
-            for p in ("weight", "bias")]
+    return _fused(f"{ours}.qkv", hf, ("query", "key", "value"))
+
+
+def _entity_queries(ours: str, hf: str) -> Pairs:
+    """LUKE's w2e, and e2w + e2e kept fused as one projection."""
+    return (_linear(f"{ours}.entity_queries.w2e", f"{hf}.w2e_query")
+            + _fused(f"{ours}.entity_queries.e2w_e2e", hf, ("e2w_query", "e2e_query")))
+
+
+def _entity_embeddings(config: ModelConfig, prefix: str) -> Pairs:
+    ours, hf = "backbone.entity_embeddings", f"{prefix}.entity_embeddings"
+    pairs = [(f"{ours}.{t}.embedding_table", (f"{hf}.{t}.weight",))
+             for t in ("entity_embeddings", "position_embeddings", "token_type_embeddings")]
+    if config.entity_emb_size != config.hidden_size:
+        pairs.append((f"{ours}.entity_embedding_dense.weight", (f"{hf}.entity_embedding_dense.weight",)))
+    return pairs + _norm(f"{ours}.layer_norm", f"{hf}.LayerNorm")
 
 
 def _embeddings(config: ModelConfig, prefix: str) -> Pairs:
@@ -71,8 +96,9 @@ ALBERT_LAYER = {"qkv": "attention", "attention_output": "attention.dense",
                 "output": "ffn_output", "output_norm": "full_layer_layer_norm"}
 
 
-def _layer(ours: str, hf: str, parts: Dict[str, str]) -> Pairs:
-    return (_qkv(f"{ours}.attention", f"{hf}.{parts['qkv']}")
+def _layer(ours: str, hf: str, parts: Dict[str, str], entity_aware: bool = False) -> Pairs:
+    queries = _entity_queries(f"{ours}.attention", f"{hf}.{parts['qkv']}") if entity_aware else []
+    return (_qkv(f"{ours}.attention", f"{hf}.{parts['qkv']}") + queries
             + _linear(f"{ours}.attention.output", f"{hf}.{parts['attention_output']}")
             + _norm(f"{ours}.attention_norm", f"{hf}.{parts['attention_norm']}")
             + _linear(f"{ours}.intermediate", f"{hf}.{parts['intermediate']}")
@@ -91,14 +117,19 @@ def backbone_pairs(config: ModelConfig) -> Pairs:
                                 f"albert.encoder.albert_layer_groups.{g}.albert_layers.{j}",
                                 ALBERT_LAYER)
         return pairs + _linear("backbone.pooler.dense", "albert.pooler")
+    entity_aware = config.model_type == "luke" and config.use_entity_aware_attention
+    if config.model_type == "luke":
+        pairs += _entity_embeddings(config, prefix)
     for i in range(config.num_hidden_layers):
-        pairs += _layer(f"backbone.encoder.layers.{i}", f"{prefix}.encoder.layer.{i}", BERT_LAYER)
+        pairs += _layer(f"backbone.encoder.layers.{i}", f"{prefix}.encoder.layer.{i}", BERT_LAYER,
+                        entity_aware)
     return pairs + _linear("backbone.pooler.dense", f"{prefix}.pooler.dense")
 
 
 def _mlm_pairs(model_type: str) -> Pairs:
     hf = {"albert": ("predictions.dense", "predictions.LayerNorm", "predictions.bias"),
-          "roberta": ("lm_head.dense", "lm_head.layer_norm", "lm_head.bias")}.get(
+          "roberta": ("lm_head.dense", "lm_head.layer_norm", "lm_head.bias"),
+          "luke": ("lm_head.dense", "lm_head.layer_norm", "lm_head.bias")}.get(
         model_type, ("cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm",
                      "cls.predictions.bias"))
     return (_linear("mlm.transform", hf[0]) + _norm("mlm.layer_norm", hf[1])
@@ -111,7 +142,11 @@ def head_pairs(config: ModelConfig, head: Optional[str]) -> Pairs:
         return []
     if head in ("pretraining", "masked_lm"):
         pairs = _mlm_pairs(config.model_type)
-        if head == "pretraining" and config.model_type != "roberta":
+        if config.model_type == "luke":
+            return pairs + (_linear("entity_mlm.transform", "entity_predictions.transform.dense")
+                            + _norm("entity_mlm.layer_norm", "entity_predictions.transform.LayerNorm")
+                            + [("entity_mlm.bias", ("entity_predictions.bias",))])
+        if head == "pretraining" and config.model_type not in MASKED_LM_PRETRAINING:
             hf = "sop_classifier.classifier" if config.model_type == "albert" \
                 else "cls.seq_relationship"
             pairs += _linear("pair_classifier", hf)
@@ -121,6 +156,8 @@ def head_pairs(config: ModelConfig, head: Optional[str]) -> Pairs:
     if head == "sequence_classification" and config.sequence_head == "cls_dense":
         return (_linear("classifier.dense", "classifier.dense")
                 + _linear("classifier.out_proj", "classifier.out_proj"))
+    if head == "entity_pair_classification":  # transformers' classifier has no bias here
+        return [("classifier.weight", ("classifier.weight",))]
     return _linear("classifier", "classifier")
 
 
@@ -130,7 +167,7 @@ def all_pairs(config: ModelConfig, head: Optional[str]) -> Pairs:
 
 def hf_architecture(model_type: str, head: Optional[str]) -> str:
     """The transformers class that holds this head (RoBERTa pretrains as ForMaskedLM)."""
-    if model_type == "roberta" and head == "pretraining":
+    if model_type in MASKED_LM_PRETRAINING and head == "pretraining":
         head = "masked_lm"
     return HF_CLASS[model_type] + HEAD_SUFFIX[head]
 
@@ -164,6 +201,9 @@ def config_from_hf(hf: Dict, source: str) -> ModelConfig:
         values.setdefault("num_hidden_groups", 1)
     if model_type == "roberta":
         values.update(position_embedding_type="padding_offset", sequence_head="cls_dense")
+    if model_type == "luke":
+        values["position_embedding_type"] = "padding_offset"
+        values.setdefault("pad_token_id", 1)  # RoBERTa's <pad>; the original metadata omits it
     if model_type == "nezha":
         values["position_embedding_type"] = "functional_relative"
     if hf.get("classifier_dropout") is not None:

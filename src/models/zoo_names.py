@@ -93,3 +93,33 @@ def zoo_to_project(arrays: Dict[str, np.ndarray], config: ModelConfig,
             raise UserError(f"{source}: layer {layer} lacks one of its query/key/value {kind}s")
         out[f"backbone.encoder.layers.{layer}.attention.qkv.{kind}"] = np.concatenate(parts, 0)
     return out, skipped
+
+
+# The model zoo's LUKE (research/nlp/luke, convert_luke.py) keeps transformers' names but for
+# MindSpore's embedding_table / gamma / beta, the attention cell `self1` and an unprefixed pooler.
+LUKE_ANCHOR = "luke.embeddings.word_embeddings.embedding_table"
+_LUKE_RENAMES = [(r"\.embedding_table$", ".weight"), (r"\.gamma$", ".weight"),
+                 (r"\.beta$", ".bias"), (r"\.attention\.self1\.", ".attention.self."),
+                 (r"^pooler\.(weight|bias)$", r"luke.pooler.dense.\1")]
+_LUKE_PARTS = ("luke.", "pooler.", "lm_head.", "entity_predictions.", "qa_outputs.", "classifier.")
+
+
+def zoo_luke_to_hf(arrays: Dict[str, np.ndarray], source: str
+                   ) -> Tuple[Dict[str, np.ndarray], List[str]]:
+    """transformers' LUKE names from a zoo LUKE checkpoint, and the names left out
+    (optimizer moments and the like, which sit under other prefixes)."""
+    anchors = [n[: -len(LUKE_ANCHOR)] for n in arrays if n.endswith(LUKE_ANCHOR)]
+    if not anchors:
+        raise UserError(f"{source}: not a model zoo LUKE checkpoint (no parameter ending in "
+                        f"'{LUKE_ANCHOR}')")
+    wrapper = min(anchors, key=len)
+    out, skipped = {}, []
+    for name, value in arrays.items():
+        rest = name[len(wrapper):] if name.startswith(wrapper) else ""
+        if not rest.startswith(_LUKE_PARTS):
+            skipped.append(name)
+            continue
+        for pattern, target in _LUKE_RENAMES:
+            rest = re.sub(pattern, target, rest)
+        out[rest] = value
+    return out, skipped

@@ -21,7 +21,7 @@ _Options = TypeVar("_Options")
 class FinetuneConfig(TrainConfig):
     """A fine-tuning run: the task, its data, the model directory to start from, evaluation."""
 
-    task: str = ""                     # squad | ner | classification | race
+    task: str = ""                     # squad | ner | classification | race | open_entity | tacred | conll_spans
     dataset: str = ""                  # squad_v1, squad_v2, cmrc2018, conll2003, cluener, msra, cola, ...
     model_dir: str = ""
     data_dir: str = ""                 # training features from `create_data.py <task>`

@@ -9,6 +9,9 @@ TASKS = {
     "ner": ("src.tasks.token_classification", "TokenClassification"),
     "classification": ("src.tasks.sequence_classification", "SequenceClassification"),
     "race": ("src.tasks.multiple_choice", "MultipleChoice"),
+    "open_entity": ("src.tasks.entity_typing", "EntityTyping"),
+    "tacred": ("src.tasks.relation_classification", "RelationClassification"),
+    "conll_spans": ("src.tasks.span_classification", "SpanClassification"),
 }
 
 

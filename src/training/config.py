@@ -2,10 +2,13 @@
 from dataclasses import dataclass
 from typing import Optional
 
+from src.cluster.modelarts import ModelArtsConfig
+
 
 @dataclass
-class TrainConfig:
-    """Optimisation, checkpoints and logging, shared by pretraining and fine-tuning."""
+class TrainConfig(ModelArtsConfig):
+    """Optimisation, checkpoints and logging, shared by pretraining and fine-tuning (and the
+    model zoo's ModelArts keys)."""
 
     output_dir: str = "outputs/run"
     batch_size: int = 32

@@ -17,6 +17,8 @@ def setup_device(device_target: str) -> Tuple[int, int]:
     Returns (rank, world size); gradients are averaged across the group by the trainer.
     """
     ms.set_context(device_target=device_target)
+    if device_target != "CPU" and os.environ.get("DEVICE_ID"):  # set by a rank-table launch, or msrun
+        ms.set_context(device_id=int(os.environ["DEVICE_ID"]))
     if device_target == "CPU":
         setup_cpu_runtime(os.cpu_count() or 1)
     if not any(os.environ.get(v) for v in LAUNCHER_VARIABLES):

@@ -40,7 +40,8 @@ def span_loss(start_logits: Tensor, end_logits: Tensor, start_positions: Tensor,
 
 
 def token_loss(logits: Tensor, labels: Tensor) -> Tensor:
-    """Cross entropy over labelled tokens; label -1 (later sub-tokens, specials, padding) is ignored."""
+    """Cross entropy over labelled tokens (or LUKE's candidate spans); label -1 (later
+    sub-tokens, specials, padding) is ignored."""
     weights = (labels >= 0).astype(ms.float32)
     return weighted_cross_entropy(logits, ops.maximum(labels, 0), weights)
 
@@ -48,3 +49,11 @@ def token_loss(logits: Tensor, labels: Tensor) -> Tensor:
 def mse_loss(scores: Tensor, targets: Tensor) -> Tensor:
     """Regression (STS-B): mean squared error of one score per row."""
     return ((scores.reshape(-1).astype(ms.float32) - targets.reshape(-1).astype(ms.float32)) ** 2).mean()
+
+
+def multi_label_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Multi-label typing (LukeForEntityClassification): mean binary cross entropy with logits over every
+    (row, label) entry of 0/1 labels."""
+    logits = logits.astype(ms.float32)
+    labels = labels.astype(ms.float32)
+    return (ops.relu(logits) - logits * labels + ops.log1p(ops.exp(-ops.abs(logits)))).mean()

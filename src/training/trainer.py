@@ -45,11 +45,13 @@ class Trainer:
                  tokenizer_dir: Optional[str] = None,
                  evaluate: Optional[Callable[[], Dict[str, float]]] = None,
                  tokens_per_batch: Optional[Callable[[tuple], int]] = None,
-                 model_files: Optional[Dict[str, str]] = None):
+                 model_files: Optional[Dict[str, str]] = None,
+                 on_checkpoint: Optional[Callable[[str], None]] = None):
         self.model, self.source, self.config = model, source, config
         self.rank, self.world = rank, world
         self.tokenizer_dir, self.evaluate = tokenizer_dir, evaluate
         self.model_files = model_files  # extra files each checkpoint carries (a task record)
+        self.on_checkpoint = on_checkpoint  # called with each checkpoint written (ModelArts uploads it)
         self.tokens_per_batch = tokens_per_batch or (lambda batch: int(np.prod(batch[0].shape)))
         lrs = learning_rates(config.train_steps, config.learning_rate, config.warmup_steps,
                              config.lr_decay, config.power, config.end_learning_rate)
@@ -177,6 +179,9 @@ class Trainer:
     def _save(self, best: bool = False) -> None:
         if self.rank != 0:
             return
-        save_checkpoint(self.config.output_dir, self.state["step"], self.model, self.optimizer,
-                        self.extra_state, dict(self.state), self.tokenizer_dir,
-                        self.config.save_checkpoint_num, best, self.model_files)
+        folder = save_checkpoint(self.config.output_dir, self.state["step"], self.model,
+                                 self.optimizer, self.extra_state, dict(self.state),
+                                 self.tokenizer_dir, self.config.save_checkpoint_num, best,
+                                 self.model_files)
+        if self.on_checkpoint:
+            self.on_checkpoint(folder)

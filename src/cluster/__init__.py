@@ -1,0 +1,1 @@
+"""Launching on clusters (msrun nodes, HCCL rank tables) and ModelArts jobs."""
