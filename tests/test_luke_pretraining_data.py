@@ -147,3 +147,25 @@ def test_an_entity_vocabulary_without_mask_is_one_line(world, tmp_path):
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "[MASK]" in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_rows_feed_the_luke_pretraining_head(world, tmp_path):
+    import mindspore as ms
+    import yaml
+
+    from src.models import build_model
+    from src.models.config import ModelConfig
+
+    create_luke_pretraining_data(world["db"], str(world["model"]), str(tmp_path / "s"), OPTIONS)
+    batch = next(create_pretraining_dataset(str(tmp_path / "s"), batch_size=4, shuffle=False)
+                 .create_dict_iterator(output_numpy=True, num_epochs=1))
+    config = yaml.safe_load((ROOT / "configs" / "models" / "luke_tiny.yaml").read_text())
+    config.update(vocab_size=load_tokenizer(world["model"]).vocab_size, entity_vocab_size=len(VOCAB),
+                  max_mention_length=OPTIONS.max_mention_length)
+    model = build_model(ModelConfig(**config), "pretraining")
+    model.set_train(False)
+    names = ("input_ids", "input_mask", "segment_ids", "entity_ids", "entity_attention_mask", "entity_segment_ids",
+             "entity_position_ids", "masked_lm_positions", "masked_entity_positions")
+    words, entities = (out.asnumpy() for out in model(*(ms.Tensor(batch[name]) for name in names)))
+    assert words.shape == (4, OPTIONS.max_predictions_per_seq, config["vocab_size"]) and np.isfinite(words).all()
+    assert entities.shape == (4, OPTIONS.max_entity_predictions, len(VOCAB)) and np.isfinite(entities).all()

@@ -252,3 +252,28 @@ def test_mention_db_without_entity_vocab_is_one_line(world, tmp_path):
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "no entity vocabulary" in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_features_feed_the_luke_question_answering_head(world):
+    import mindspore as ms
+    import yaml
+
+    from src.models import build_model
+    from src.models.config import ModelConfig
+
+    features, tokenizer, linker = _build(world, "plain", examples=_examples() + _examples("Nowhere")[:1])
+    config = yaml.safe_load((ROOT / "configs" / "models" / "luke_tiny.yaml").read_text())
+    config.update(vocab_size=tokenizer.vocab_size, entity_vocab_size=linker.vocab.size, hidden_dropout_prob=0.0,
+                  attention_probs_dropout_prob=0.0, max_mention_length=LINK_OPTIONS.max_mention_length)
+    model = build_model(ModelConfig(**config), "question_answering")
+    model.set_train(False)
+    words = [ms.Tensor(a) for a in (features.input_ids, features.input_mask, features.segment_ids)]
+    entities = [ms.Tensor(a) for a in (features.entity_ids, features.entity_attention_mask,
+                                       features.entity_segment_ids, features.entity_position_ids)]
+    start, _ = (out.asnumpy() for out in model(*words, *entities))
+    plain, _ = (out.asnumpy() for out in model(*words))
+    assert start.shape == features.input_ids.shape and np.isfinite(start).all()
+    linked = features.entity_attention_mask.any(axis=1)
+    assert linked.any() and (~linked).any()
+    assert (np.abs(start - plain).max(axis=1)[linked] > 1e-4).all()  # the entities change the words' states
+    assert np.abs(start - plain)[~linked].max() < 1e-5  # a window of [PAD] entities (mask 0) is LUKE as RoBERTa
