@@ -264,7 +264,8 @@ def test_features_feed_the_luke_question_answering_head(world):
     features, tokenizer, linker = _build(world, "plain", examples=_examples() + _examples("Nowhere")[:1])
     config = yaml.safe_load((ROOT / "configs" / "models" / "luke_tiny.yaml").read_text())
     config.update(vocab_size=tokenizer.vocab_size, entity_vocab_size=linker.vocab.size, hidden_dropout_prob=0.0,
-                  attention_probs_dropout_prob=0.0, max_mention_length=LINK_OPTIONS.max_mention_length)
+                  attention_probs_dropout_prob=0.0, max_mention_length=LINK_OPTIONS.max_mention_length,
+                  initializer_range=0.5)  # weights large enough for the entities to move the logits clearly
     model = build_model(ModelConfig(**config), "question_answering")
     model.set_train(False)
     words = [ms.Tensor(a) for a in (features.input_ids, features.input_mask, features.segment_ids)]
@@ -275,5 +276,6 @@ def test_features_feed_the_luke_question_answering_head(world):
     assert start.shape == features.input_ids.shape and np.isfinite(start).all()
     linked = features.entity_attention_mask.any(axis=1)
     assert linked.any() and (~linked).any()
-    assert (np.abs(start - plain).max(axis=1)[linked] > 1e-4).all()  # the entities change the words' states
-    assert np.abs(start - plain)[~linked].max() < 1e-5  # a window of [PAD] entities (mask 0) is LUKE as RoBERTa
+    change = np.abs(start - plain).max(axis=1)
+    assert change[linked].min() > 1e-3  # the entities change the words' states
+    assert change[~linked].max() < 1e-5  # a window of [PAD] entities (mask 0) is LUKE as RoBERTa
