@@ -40,6 +40,7 @@ class SquadEntities:
         self.width = linker.options.max_mention_length
 
     def __reduce__(self) -> tuple:
+        """Pickled (for worker processes) as its linker."""
         return SquadEntities, (self.linker,)
 
     def columns(self, titles: list[str], questions: list[str], question_spans: list[np.ndarray],
