@@ -4,13 +4,17 @@
   python export.py --model_dir models/bert_base --head masked_lm --file_format ONNX \\
       --file_name exports/bert_mlm --batch_size 8 --seq_length 128
   python export.py --model_dir outputs/msra/model_best --file_format MINDIR --file_name exports/ner --dynamic
+  python export.py --model_dir outputs/conll_spans/model_best --file_format ONNX --file_name exports/spans \\
+      --max_entity_length 64 --max_mention_length 16
 
 Writes OUT.mindir|.onnx|.air and OUT.json (family, head, labels, input and output names,
 dtypes and shapes, CRF transitions) and the tokenizer files beside them; predict.py and
 run_eval.py --exported need nothing else. A fine-tuned directory's task.json decides the
 head, the labels and the default sequence length; otherwise --head (default: the head
-its config.yaml records, or the bare backbone). The graph is the plain-ops model, never
-this host's fused CPU kernels. AIR is written only on Ascend.
+its config.yaml records, or the bare backbone). A LUKE graph also takes the four entity
+inputs (entity ids, mask, token types, mention positions), sized by --max_entity_length and
+--max_mention_length. The graph is the plain-ops model, never this host's fused CPU
+kernels. AIR is written only on Ascend.
 """
 import argparse
 import logging
@@ -31,6 +35,11 @@ def main() -> None:
     parser.add_argument("--dynamic", action="store_true",
                         help="MINDIR with free batch and sequence dimensions")
     parser.add_argument("--head", help="head to export from a pretrained directory (e.g. masked_lm)")
+    parser.add_argument("--max_entity_length", type=int,
+                        help="LUKE: static entities per row (default: the fine-tuning features', "
+                             "else config.yaml's)")
+    parser.add_argument("--max_mention_length", type=int,
+                        help="LUKE: static tokens per entity mention (default as --max_entity_length)")
     parser.add_argument("--device_target", default="CPU", help="CPU, GPU or Ascend (AIR needs Ascend)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -38,7 +47,8 @@ def main() -> None:
     from src.deploy.exporter import ExportRequest, export_model
     ms.set_context(device_target=args.device_target)
     request = ExportRequest(args.model_dir, args.file_format, args.file_name, args.batch_size,
-                            args.seq_length, args.dynamic, args.head)
+                            args.seq_length, args.dynamic, args.head, args.max_entity_length,
+                            args.max_mention_length)
     for path in export_model(request):
         logging.info("wrote %s", path)
 

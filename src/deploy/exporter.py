@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -36,6 +36,8 @@ class ExportRequest:
     seq_length: Optional[int] = None
     dynamic: bool = False
     head: Optional[str] = None
+    max_entity_length: Optional[int] = None  # LUKE only: entities and tokens per mention
+    max_mention_length: Optional[int] = None
 
 
 @dataclass
@@ -114,7 +116,8 @@ def export_model(request: ExportRequest) -> List[str]:
         sizes = shape_sizes(resolved, request, seq_length)
         inputs = concrete(model_inputs(resolved.config, resolved.head), sizes)
         model = build_portable(request.model_dir, resolved, request.file_format)
-        graph = write_graph(model, inputs, os.path.join(scratch, "graph"), request.file_format)
+        graph = write_graph(graph_cell(model, resolved.config), inputs, os.path.join(scratch, "graph"),
+                            request.file_format)
         tokenizer_files = write_tokenizer(request.model_dir, os.path.join(scratch, "tokenizer"))
         record = sidecar(request, resolved, model, inputs, sizes, graph, tokenizer_files, stem)
         return publish(scratch, graph, stem + FORMATS[request.file_format], tokenizer_files,
@@ -131,12 +134,37 @@ def default_seq_length(resolved: Resolved) -> int:
 
 
 def shape_sizes(resolved: Resolved, request: ExportRequest, seq_length: int) -> Dict[str, Optional[int]]:
-    """Each symbolic dimension's size; batch, sequence and choices are None with --dynamic."""
+    """Each symbolic dimension's size; batch, sequence, choices, entities and mention length are
+    None with --dynamic."""
     config = resolved.config
     free = request.dynamic
+    entities, mention = entity_lengths(resolved, request)
     return {"batch": None if free else request.batch_size, "seq": None if free else seq_length,
             "choices": None if free else DEFAULT_CHOICES, "labels": config.num_labels,
-            "vocab": config.vocab_size, "hidden": config.hidden_size, "pair": 2}
+            "vocab": config.vocab_size, "hidden": config.hidden_size, "pair": 2,
+            "entities": None if free else entities, "mention": None if free else mention,
+            "entity_vocab": config.entity_vocab_size}
+
+
+def entity_lengths(resolved: Resolved, request: ExportRequest) -> Tuple[Optional[int], Optional[int]]:
+    """LUKE's entities per row and tokens per mention: the request's, else the fine-tuning
+    features' (task.json), else config.yaml's; (None, None) for the word-only families."""
+    config = resolved.config
+    asked = {"max_entity_length": request.max_entity_length, "max_mention_length": request.max_mention_length}
+    if config.model_type != "luke":
+        given = [f"--{name}" for name, value in asked.items() if value is not None]
+        if given:
+            raise UserError(f"{' / '.join(given)}: {request.model_dir} is a {config.model_type} model; "
+                            "only luke takes entity inputs")
+        return None, None
+    options = (resolved.task or {}).get("options", {})
+    lengths = []
+    for name, value in asked.items():
+        value = value if value is not None else int(options.get(name) or getattr(config, name))
+        if value < 1:
+            raise UserError(f"--{name} {value}: expected 1 or more")
+        lengths.append(value)
+    return lengths[0], lengths[1]
 
 
 def build_portable(model_dir: str, resolved: Resolved, file_format: str):
@@ -145,6 +173,14 @@ def build_portable(model_dir: str, resolved: Resolved, file_format: str):
 
     with portable.portable(onnx=file_format == "ONNX"):
         return load_pretrained(model_dir, head=resolved.head, **resolved.overrides)
+
+
+def graph_cell(model, config):
+    """What ms.export traces: LUKE's models under the seven named inputs, the others as built."""
+    if config.model_type != "luke":
+        return model
+    from src.deploy.named_inputs import LukeInputs
+    return LukeInputs(model)
 
 
 def write_graph(model, inputs, stem: str, file_format: str) -> str:
@@ -191,10 +227,17 @@ def sidecar(request: ExportRequest, resolved: Resolved, model, inputs, sizes, gr
         "outputs": [spec.to_dict() for spec in concrete(model_outputs(config, resolved.head), sizes)],
         "crf": crf_tables(model) if config.use_crf and resolved.head == "token_classification" else None,
         "pad_token_id": config.pad_token_id,
+        "entity_pad_id": entity_pad_id(request.model_dir) if config.model_type == "luke" else None,
         "max_seq_length": longest_sequence(config),
         "tokenizer_files": tokenizer_files,
         "source": os.path.abspath(request.model_dir),
     }
+
+
+def entity_pad_id(model_dir: str) -> int:
+    """The [PAD] entity's id in the directory's entity vocabulary (releases number it differently)."""
+    from src.data.entities.vocab import load_entity_vocab
+    return load_entity_vocab(model_dir).pad_id
 
 
 def crf_tables(model) -> Dict[str, list]:
