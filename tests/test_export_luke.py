@@ -93,7 +93,8 @@ def test_luke_exports_equal_the_eager_model_every_head(tmp_path, head):
 def test_static_luke_export_pads_entities_and_refuses_more(tmp_path):
     """The sidecar names the entity inputs and outputs; fewer entities and shorter mentions are
     padded with the vocabulary's [PAD] id, mask 0, type 0, positions -1; more entities than the
-    graph holds are one line, from the runtime and from export.py's flags."""
+    graph holds are one line, from the runtime and from export.py's flags. The word inputs alone
+run with padding entities."""
     model_dir = luke_dir(tmp_path, None)
     stem = tmp_path / "out" / "luke"
     result = run("export.py", "--model_dir", model_dir, "--file_format", "MINDIR", "--file_name", stem,
@@ -119,6 +120,11 @@ def test_static_luke_export_pads_entities_and_refuses_more(tmp_path):
     assert (ids[:, 3:] == 1).all() and (mask[:, 3:] == 0).all() and (types[:, 3:] == 0).all()
     assert (positions[:, 3:] == -1).all() and (positions[:, :, 2:] == -1).all()
     np.testing.assert_array_equal(positions[:, :3, :2], inputs[6])
+    words = inputs[:3]  # a word task's rows: no entities, as the model without entity inputs
+    (sequence, pooled, entities), expected = exported.run(words), eager(load_pretrained(model_dir), words)
+    np.testing.assert_allclose(sequence, expected[0], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(pooled, expected[1], atol=1e-4, rtol=0)
+    assert entities.shape == (2, 0, 32)
     with pytest.raises(UserError, match=r"entity_ids of shape \[2, 6\].*exported for \[2, 5\] "
                                         r"\(export with --dynamic or a larger --max_entity_length\)"):
         exported.run(luke_inputs(None, 2, 12, 6, 2))

@@ -5,7 +5,7 @@ this graph's (sha256, and for ONNX the input names) and returns an ExportedModel
 batches in, numpy outputs out. Rows shorter than a static export's sequence length are
 padded (pad id, mask 0), and for LUKE fewer entities or shorter mentions than it holds too
 (the entity [PAD] id, mask 0, type 0, positions -1); the outputs are cut back. Larger inputs
-are refused.
+are refused. A LUKE graph given only the word inputs (a word task) runs with padding entities.
 """
 import json
 import os
@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 from src.deploy.exporter import FORMATS, file_sha256
-from src.deploy.signature import MENTION_INPUT, TensorSpec
+from src.deploy.signature import MENTION_INPUT, TEXT_INPUTS, TensorSpec
 from src.errors import UserError
 
 SUFFIXES = {extension: name for name, extension in FORMATS.items()}
@@ -81,7 +81,13 @@ class ExportedModel:
         return self.inputs[0].dims[0] or 0
 
     def run(self, arrays: Sequence[np.ndarray]) -> List[np.ndarray]:
-        """One batch of inputs (in the sidecar's order) -> the graph's outputs as numpy."""
+        """One batch of inputs (in the sidecar's order) -> the graph's outputs as numpy. A LUKE
+        graph given the word inputs alone (a word task's rows) runs them with no entities."""
+        arrays = list(arrays)
+        words_only = len(arrays) == len(TEXT_INPUTS) < len(self.inputs)
+        if words_only:
+            lead = np.shape(arrays[0])[:-1]
+            arrays += [self._padding(spec, lead) for spec in self.inputs[len(arrays):]]
         if len(arrays) != len(self.inputs):
             raise UserError(f"{self.path}: takes {len(self.inputs)} inputs "
                             f"({', '.join(s.name for s in self.inputs)}), got {len(arrays)}")
@@ -90,9 +96,16 @@ class ExportedModel:
             for axis in PADDED_AXES:
                 if axis in spec.axes:
                     lengths.setdefault(axis, np.shape(array)[spec.axes.index(axis)])
+        if words_only:
+            lengths["entities"] = 0
         padded = [self._fit(np.asarray(a, dtype=spec.dtype), spec) for a, spec in zip(arrays, self.inputs)]
         outputs = self._forward(padded)
         return [self._cut(out, spec, lengths) for out, spec in zip(outputs, self.outputs)]
+
+    def _padding(self, spec: TensorSpec, lead: tuple) -> np.ndarray:
+        """An entity input of padding only, at the graph's entity count (one where it is free)."""
+        shape = tuple(lead) + tuple(size or 1 for size in spec.dims[len(lead):])
+        return np.full(shape, self._pad_value(spec.name), spec.dtype)
 
     def _fit(self, array: np.ndarray, spec: TensorSpec) -> np.ndarray:
         """Check an input against a static shape and the position table; pad shorter sequence,
