@@ -34,7 +34,7 @@ STATIC_ENTITIES, STATIC_MENTION = 6, 4  # larger than the inputs: the runtime pa
 def luke_dir(folder, head):
     """A tiny LUKE directory converted from a random transformers LukeFor<head> (every weight
     randomised), with a BPE tokenizer and an entity vocabulary."""
-    make_hf_model("luke", head, str(folder / "hf"), vocab_size=VOCAB)
+    make_hf_model("luke", head, str(folder / "hf"), vocab_size=VOCAB + 2)  # + <ent>, <ent2>
     convert(str(folder / "hf"), str(folder / "ours"))
     train_luke(["Paris and Tokyo are cities", "the lazy dog sleeps"] * 10, folder / "ours", VOCAB, ENTITIES)
     return str(folder / "ours")
@@ -102,7 +102,7 @@ run with padding entities."""
                  "--max_mention_length", "4")
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads((tmp_path / "out" / "luke.json").read_text())
-    assert record["entity_pad_id"] == 1
+    assert (record["entity_pad_id"], record["max_entity_length"], record["max_mention_length"]) == (1, 5, 4)
     assert [(s["name"], s["shape"]) for s in record["inputs"][3:]] == [
         ("entity_ids", [2, 5]), ("entity_attention_mask", [2, 5]), ("entity_token_type_ids", [2, 5]),
         ("entity_position_ids", [2, 5, 4])]
@@ -131,3 +131,59 @@ run with padding entities."""
     bad = run("export.py", "--model_dir", model_dir, "--file_name", tmp_path / "x", "--max_entity_length", "0")
     assert bad.returncode == 2 and bad.stderr.strip() == "error: --max_entity_length 0: expected 1 or more"
     assert not list(tmp_path.glob("x*")) and not list(tmp_path.glob(".tmp-*"))
+
+
+PREDICT_INPUTS = {
+    "entity_classification": [("Paris and Tokyo are cities", [[0, 5]]), ("the lazy dog sleeps", [[4, 12]])],
+    "entity_pair_classification": [("Paris and Tokyo are cities", [[0, 5], [10, 15]]),
+                                   ("the lazy dog sleeps", [[13, 19], [0, 3]])],
+    "entity_span_classification": [("Paris and Tokyo are cities", [[0, 5], [10, 15], [0, 15], [20, 26]]),
+                                   ("the lazy dog sleeps", [[4, 12]])],
+}
+
+
+@pytest.mark.parametrize("head, file_format", [("entity_span_classification", "ONNX"),
+                                               pytest.param("entity_classification", "MINDIR", marks=pytest.mark.slow),
+                                               pytest.param("entity_pair_classification", "ONNX",
+                                                            marks=pytest.mark.slow)])
+def test_predict_entity_heads_with_an_export_equals_the_model_directory(tmp_path, head, file_format):
+    """predict.py's path for LUKE: text with character entity spans -> the same types, relation or
+    span labels and the same probabilities within 1e-5, from the export and the directory."""
+    from src.deploy.predictions import open_model, predict_file
+    from test_export import assert_same_prediction
+    model_dir = luke_dir(tmp_path, head)
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text("".join(json.dumps({"text": text, "entity_spans": spans}) + "\n"
+                              for text, spans in PREDICT_INPUTS[head]))
+    expected = predict_file(open_model(model_dir), str(inputs), 4)
+    assert len(expected) == 2
+    graph = export_model(ExportRequest(model_dir, file_format, str(tmp_path / "graph"), 3, 32,
+                                       max_entity_length=6, max_mention_length=8))[-2]
+    exported = open_model(graph)
+    assert_same_prediction(predict_file(exported, str(inputs), 4), expected)
+    inputs.write_text(json.dumps({"text": "Paris", "entity_spans": [[0, 5, 1]]}) + "\n")
+    with pytest.raises(UserError, match="record 1: expected entity_spans as"):
+        predict_file(exported, str(inputs), 4)
+    inputs.write_text(json.dumps({"text": "Paris and Tokyo", "entity_spans": [[0, 5]] * 2 + [[10, 15]] * 5}) + "\n")
+    refusal = ("record 1: entity spans beyond 32 tokens or 6 entities" if head == "entity_span_classification"
+               else r"record 1: entity_\w+ takes \d entity span\(s\); got 7")
+    with pytest.raises(UserError, match=refusal):
+        predict_file(exported, str(inputs), 4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("head, text", [("sequence_classification", "Paris and Tokyo\nthe lazy dog\n"),
+                                        ("masked_lm", "Paris <mask> Tokyo\nthe <mask> dog\n")])
+def test_predict_luke_word_heads_with_an_export_equals_the_model_directory(tmp_path, head, text):
+    """A word task on a LUKE graph (the word inputs alone, padding entities): the same labels or
+    top tokens from MINDIR, ONNX and the directory (the model without entity inputs)."""
+    from src.deploy.predictions import open_model, predict_file
+    from test_export import assert_same_prediction
+    model_dir = luke_dir(tmp_path, head)
+    inputs = tmp_path / "inputs.txt"
+    inputs.write_text(text)
+    expected = predict_file(open_model(model_dir), str(inputs), 4)
+    for file_format in ("MINDIR", "ONNX"):
+        graph = export_model(ExportRequest(model_dir, file_format, str(tmp_path / file_format), 2, 32,
+                                           max_entity_length=3, max_mention_length=4))[-2]
+        assert_same_prediction(predict_file(open_model(graph), str(inputs), 4), expected)

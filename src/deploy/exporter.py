@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from src.errors import UserError
 
 FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 SIDECAR_VERSION = 1
+ENTITY_LENGTHS = ("max_entity_length", "max_mention_length")  # LUKE's entity sizes (ExportRequest)
 
 
 @dataclass
@@ -138,33 +139,38 @@ def shape_sizes(resolved: Resolved, request: ExportRequest, seq_length: int) -> 
     None with --dynamic."""
     config = resolved.config
     free = request.dynamic
-    entities, mention = entity_lengths(resolved, request)
+    lengths = entity_lengths(resolved, request)
     return {"batch": None if free else request.batch_size, "seq": None if free else seq_length,
             "choices": None if free else DEFAULT_CHOICES, "labels": config.num_labels,
             "vocab": config.vocab_size, "hidden": config.hidden_size, "pair": 2,
-            "entities": None if free else entities, "mention": None if free else mention,
+            "entities": None if free else lengths.get("max_entity_length"),
+            "mention": None if free else lengths.get("max_mention_length"),
             "entity_vocab": config.entity_vocab_size}
 
 
-def entity_lengths(resolved: Resolved, request: ExportRequest) -> Tuple[Optional[int], Optional[int]]:
-    """LUKE's entities per row and tokens per mention: the request's, else the fine-tuning
-    features' (task.json), else config.yaml's; (None, None) for the word-only families."""
-    config = resolved.config
-    asked = {"max_entity_length": request.max_entity_length, "max_mention_length": request.max_mention_length}
-    if config.model_type != "luke":
-        given = [f"--{name}" for name, value in asked.items() if value is not None]
-        if given:
-            raise UserError(f"{' / '.join(given)}: {request.model_dir} is a {config.model_type} model; "
-                            "only luke takes entity inputs")
-        return None, None
+def default_entity_lengths(resolved: Resolved) -> Dict[str, int]:
+    """LUKE's entities per row and tokens per mention: the fine-tuning features' (task.json),
+    else config.yaml's; empty for the word-only families."""
+    if resolved.config.model_type != "luke":
+        return {}
     options = (resolved.task or {}).get("options", {})
-    lengths = []
-    for name, value in asked.items():
-        value = value if value is not None else int(options.get(name) or getattr(config, name))
+    return {name: int(options.get(name) or getattr(resolved.config, name)) for name in ENTITY_LENGTHS}
+
+
+def entity_lengths(resolved: Resolved, request: ExportRequest) -> Dict[str, int]:
+    """The entity lengths of an export: the request's where given, else the defaults."""
+    lengths = default_entity_lengths(resolved)
+    for name in ENTITY_LENGTHS:
+        value = getattr(request, name)
+        if value is None:
+            continue
+        if not lengths:
+            raise UserError(f"--{name}: {request.model_dir} is a {resolved.config.model_type} model; "
+                            "only luke takes entity inputs")
         if value < 1:
             raise UserError(f"--{name} {value}: expected 1 or more")
-        lengths.append(value)
-    return lengths[0], lengths[1]
+        lengths[name] = value
+    return lengths
 
 
 def build_portable(model_dir: str, resolved: Resolved, file_format: str):
@@ -228,6 +234,7 @@ def sidecar(request: ExportRequest, resolved: Resolved, model, inputs, sizes, gr
         "crf": crf_tables(model) if config.use_crf and resolved.head == "token_classification" else None,
         "pad_token_id": config.pad_token_id,
         "entity_pad_id": entity_pad_id(request.model_dir) if config.model_type == "luke" else None,
+        **entity_lengths(resolved, request),
         "max_seq_length": longest_sequence(config),
         "tokenizer_files": tokenizer_files,
         "source": os.path.abspath(request.model_dir),
