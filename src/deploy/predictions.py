@@ -225,7 +225,7 @@ def predict_masked(deployed: Deployed, path: str, batch_size: int) -> List[Dict[
 
 # ---------------------------------------------------------------- LUKE entity heads
 
-def entity_records(deployed: Deployed, path: str, task: str, batch_size: int):
+def entity_records(deployed: Deployed, path: str, task: str, batch_size: int) -> tuple:
     """JSON lines of {"text", "entity_spans": [[start, end], ...]} (character spans), encoded in
     the task's mode as fine-tuning encoded them -> (texts, spans, logits)."""
     from src.data.tasks.entity_features import EntityTaskOptions, entity_columns
@@ -262,6 +262,7 @@ def entity_records(deployed: Deployed, path: str, task: str, batch_size: int):
 
 
 def label_probabilities(deployed: Deployed, probabilities: np.ndarray) -> Dict[str, float]:
+    """Each label's name (its index where the model has no names) -> its probability."""
     names = deployed.labels or [str(index) for index in range(len(probabilities))]
     return {name: float(p) for name, p in zip(names, probabilities)}
 
