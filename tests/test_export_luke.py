@@ -1,7 +1,8 @@
 """export.py for LUKE: the seven inputs, every head's MINDIR (static, and --dynamic at two shapes
 with different entity counts) and ONNX (through onnxruntime) equal the eager model on padded
 words and padded entities; a static export pads fewer entities and shorter mentions with the
-entity [PAD] id, mask 0, type 0, positions -1, and refuses more entities in one line."""
+entity [PAD] id, mask 0, type 0, positions -1, and refuses more entities in one line; predict.py
+and run_eval.py --exported give the model directory's predictions."""
 import json
 
 import numpy as np
@@ -187,3 +188,35 @@ def test_predict_luke_word_heads_with_an_export_equals_the_model_directory(tmp_p
         graph = export_model(ExportRequest(model_dir, file_format, str(tmp_path / file_format), 2, 32,
                                            max_entity_length=3, max_mention_length=4))[-2]
         assert_same_prediction(predict_file(open_model(graph), str(inputs), 4), expected)
+
+
+def test_run_eval_of_an_exported_span_ner_model_equals_the_model_directory(tmp_path):
+    """A LUKE span-NER checkpoint (task.json of conll_spans): run_eval.py --exported gives the
+    predictions file and scores of --model_dir; the export's entity lengths are task.json's."""
+    from src.data.tasks.conll_spans import read_conll_documents, span_labels
+    from test_entity_task_data import CONLL
+    dev = tmp_path / "dev.conll"
+    dev.write_text(CONLL)
+    labels = span_labels(read_conll_documents(str(dev)))
+    make_hf_model("luke", "entity_span_classification", str(tmp_path / "hf"), vocab_size=VOCAB + 2,
+                  num_labels=len(labels))
+    model_dir = tmp_path / "checkpoint"
+    convert(str(tmp_path / "hf"), str(model_dir))
+    train_luke(CONLL.split() * 10, model_dir, VOCAB, ENTITIES)
+    options = {"max_seq_length": 32, "max_entity_length": 8, "max_mention_length": 6, "context": "sentence"}
+    (model_dir / "task.json").write_text(json.dumps({"task": "conll_spans", "dataset": "conll2003",
+                                                     "labels": labels, "options": options}))
+    reference = run("run_eval.py", "--task", "conll_spans", "--model_dir", model_dir, "--data", dev,
+                    "--output_dir", tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    exported = run("export.py", "--model_dir", model_dir, "--file_format", "ONNX", "--file_name",
+                   tmp_path / "spans", "--batch_size", "4")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    record = json.loads((tmp_path / "spans.json").read_text())
+    assert record["inputs"][-1]["shape"] == [4, 8, 6] and record["labels"] == labels
+    scored = run("run_eval.py", "--task", "conll_spans", "--exported", tmp_path / "spans.onnx", "--data", dev,
+                 "--output_dir", tmp_path / "exported")
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert scored.stdout == reference.stdout and "f1" in json.loads(reference.stdout)
+    assert (tmp_path / "exported" / "predictions.txt").read_text() == \
+        (tmp_path / "reference" / "predictions.txt").read_text()
