@@ -3,13 +3,17 @@
   python predict.py --model exports/squad.mindir --input questions.jsonl --output answers.jsonl
   python predict.py --model exports/sst2.onnx --input sentences.txt --output labels.jsonl
   python predict.py --model outputs/conll/model_best --input sentences.txt --output tags.jsonl
+  python predict.py --model exports/spans.onnx --input spans.jsonl --output entities.jsonl
 
 Inputs by head: question answering, a SQuAD JSON file or JSON lines of {"question", "context"
 (, "id")}; sequence classification, JSON lines of {"text" (, "text_pair")} or text lines (a tab
 between a pair); NER, JSON lines of {"tokens": [...]} or text lines split at whitespace;
-masked LM, JSON lines of {"text"} or text lines holding the mask token. The output has one JSON
-line per input: the answer and its probability, the label and the probabilities of every label,
-the tags (Viterbi decoding with a CRF), or the top tokens at each mask. MINDIR runs through
+masked LM, JSON lines of {"text"} or text lines holding the mask token; LUKE's entity heads,
+JSON lines of {"text", "entity_spans": [[start, end], ...]} (character offsets: one span for
+entity_classification, head and tail for entity_pair_classification, the candidate spans for
+entity_span_classification). The output has one JSON line per input: the answer and its
+probability, the label and the probabilities of every label, the tags (Viterbi decoding with a
+CRF), the top tokens at each mask, the entity's types, the relation, or a label per span. MINDIR runs through
 mindspore.load + nn.GraphCell, ONNX through onnxruntime (requirements-deploy.txt).
 """
 import argparse

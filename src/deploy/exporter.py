@@ -23,6 +23,7 @@ from src.errors import UserError
 
 FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 SIDECAR_VERSION = 1
+ENTITY_LENGTHS = ("max_entity_length", "max_mention_length")  # LUKE's entity sizes (ExportRequest)
 
 
 @dataclass
@@ -36,6 +37,8 @@ class ExportRequest:
     seq_length: Optional[int] = None
     dynamic: bool = False
     head: Optional[str] = None
+    max_entity_length: Optional[int] = None  # LUKE only: entities and tokens per mention
+    max_mention_length: Optional[int] = None
 
 
 @dataclass
@@ -114,7 +117,8 @@ def export_model(request: ExportRequest) -> List[str]:
         sizes = shape_sizes(resolved, request, seq_length)
         inputs = concrete(model_inputs(resolved.config, resolved.head), sizes)
         model = build_portable(request.model_dir, resolved, request.file_format)
-        graph = write_graph(model, inputs, os.path.join(scratch, "graph"), request.file_format)
+        graph = write_graph(graph_cell(model, resolved.config), inputs, os.path.join(scratch, "graph"),
+                            request.file_format)
         tokenizer_files = write_tokenizer(request.model_dir, os.path.join(scratch, "tokenizer"))
         record = sidecar(request, resolved, model, inputs, sizes, graph, tokenizer_files, stem)
         return publish(scratch, graph, stem + FORMATS[request.file_format], tokenizer_files,
@@ -131,12 +135,42 @@ def default_seq_length(resolved: Resolved) -> int:
 
 
 def shape_sizes(resolved: Resolved, request: ExportRequest, seq_length: int) -> Dict[str, Optional[int]]:
-    """Each symbolic dimension's size; batch, sequence and choices are None with --dynamic."""
+    """Each symbolic dimension's size; batch, sequence, choices, entities and mention length are
+    None with --dynamic."""
     config = resolved.config
     free = request.dynamic
+    lengths = entity_lengths(resolved, request)
     return {"batch": None if free else request.batch_size, "seq": None if free else seq_length,
             "choices": None if free else DEFAULT_CHOICES, "labels": config.num_labels,
-            "vocab": config.vocab_size, "hidden": config.hidden_size, "pair": 2}
+            "vocab": config.vocab_size, "hidden": config.hidden_size, "pair": 2,
+            "entities": None if free else lengths.get("max_entity_length"),
+            "mention": None if free else lengths.get("max_mention_length"),
+            "entity_vocab": config.entity_vocab_size}
+
+
+def default_entity_lengths(resolved: Resolved) -> Dict[str, int]:
+    """LUKE's entities per row and tokens per mention: the fine-tuning features' (task.json),
+    else config.yaml's; empty for the word-only families."""
+    if resolved.config.model_type != "luke":
+        return {}
+    options = (resolved.task or {}).get("options", {})
+    return {name: int(options.get(name) or getattr(resolved.config, name)) for name in ENTITY_LENGTHS}
+
+
+def entity_lengths(resolved: Resolved, request: ExportRequest) -> Dict[str, int]:
+    """The entity lengths of an export: the request's where given, else the defaults."""
+    lengths = default_entity_lengths(resolved)
+    for name in ENTITY_LENGTHS:
+        value = getattr(request, name)
+        if value is None:
+            continue
+        if not lengths:
+            raise UserError(f"--{name}: {request.model_dir} is a {resolved.config.model_type} model; "
+                            "only luke takes entity inputs")
+        if value < 1:
+            raise UserError(f"--{name} {value}: expected 1 or more")
+        lengths[name] = value
+    return lengths
 
 
 def build_portable(model_dir: str, resolved: Resolved, file_format: str):
@@ -145,6 +179,14 @@ def build_portable(model_dir: str, resolved: Resolved, file_format: str):
 
     with portable.portable(onnx=file_format == "ONNX"):
         return load_pretrained(model_dir, head=resolved.head, **resolved.overrides)
+
+
+def graph_cell(model, config):
+    """What ms.export traces: LUKE's models under the seven named inputs, the others as built."""
+    if config.model_type != "luke":
+        return model
+    from src.deploy.named_inputs import LukeInputs
+    return LukeInputs(model)
 
 
 def write_graph(model, inputs, stem: str, file_format: str) -> str:
@@ -191,10 +233,18 @@ def sidecar(request: ExportRequest, resolved: Resolved, model, inputs, sizes, gr
         "outputs": [spec.to_dict() for spec in concrete(model_outputs(config, resolved.head), sizes)],
         "crf": crf_tables(model) if config.use_crf and resolved.head == "token_classification" else None,
         "pad_token_id": config.pad_token_id,
+        "entity_pad_id": entity_pad_id(request.model_dir) if config.model_type == "luke" else None,
+        **entity_lengths(resolved, request),
         "max_seq_length": longest_sequence(config),
         "tokenizer_files": tokenizer_files,
         "source": os.path.abspath(request.model_dir),
     }
+
+
+def entity_pad_id(model_dir: str) -> int:
+    """The [PAD] entity's id in the directory's entity vocabulary (releases number it differently)."""
+    from src.data.entities.vocab import load_entity_vocab
+    return load_entity_vocab(model_dir).pad_id
 
 
 def crf_tables(model) -> Dict[str, list]:

@@ -2,7 +2,8 @@
 
 One reader and one postprocess per head: SQuAD-style question answering (answers with their
 probability), sentence (pair) classification (label and probabilities), NER (a tag per token,
-Viterbi with a CRF) and fill-mask (top tokens at each mask). Features are built as training
+Viterbi with a CRF), fill-mask (top tokens at each mask) and LUKE's entity heads over text
+with character entity spans (types, relation, a label per span). Features are built as training
 built them (task.json's options) and rows run in batches through src.tasks.finetune.Predictor.
 """
 import json
@@ -30,11 +31,13 @@ class Deployed:
     task: Optional[Dict[str, Any]]
     tokenizer: Any
     max_length: int
+    entity_lengths: Dict[str, int]  # LUKE: max_entity_length, max_mention_length (else empty)
 
     @property
     def options(self) -> Dict[str, Any]:
-        """The feature options the model was fine-tuned with, at this model's length."""
-        return {**(self.task or {}).get("options", {}), "max_seq_length": self.max_length}
+        """The feature options the model was fine-tuned with, at this model's lengths."""
+        return {**(self.task or {}).get("options", {}), "max_seq_length": self.max_length,
+                **self.entity_lengths}
 
 
 def open_model(path: str, head: Optional[str] = None) -> Deployed:
@@ -42,14 +45,15 @@ def open_model(path: str, head: Optional[str] = None) -> Deployed:
     from src.data.tokenization import load_tokenizer
 
     if os.path.isdir(path):
-        from src.deploy.exporter import default_seq_length, resolve_model
+        from src.deploy.exporter import default_entity_lengths, default_seq_length, resolve_model
         from src.models import load_pretrained
 
         resolved = resolve_model(path, head)
         model = load_pretrained(path, head=resolved.head, **resolved.overrides)
         labels = (resolved.task or {}).get("labels") or resolved.config.label_names
         return Deployed(model, resolved.head, labels, resolved.task, load_tokenizer(path),
-                        default_seq_length(resolved))
+                        default_seq_length(resolved), default_entity_lengths(resolved))
+    from src.deploy.exporter import ENTITY_LENGTHS
     from src.deploy.runtime import load_exported
 
     exported = load_exported(path)
@@ -60,15 +64,18 @@ def open_model(path: str, head: Optional[str] = None) -> Deployed:
     length = (exported.inputs[0].dims[-1] or recorded
               or min(DEFAULT_SEQ_LENGTH, record.get("max_seq_length") or DEFAULT_SEQ_LENGTH))
     return Deployed(exported, record["head"], record.get("labels"), record.get("task"),
-                    load_tokenizer(exported.folder), int(length))
+                    load_tokenizer(exported.folder), int(length),
+                    {name: record[name] for name in ENTITY_LENGTHS if name in record})
 
 
 def run_rows(deployed: Deployed, columns: Dict[str, np.ndarray], batch_size: int) -> List[np.ndarray]:
-    """The model's outputs for feature columns (input_ids, input_mask, segment_ids), in batches."""
+    """The model's outputs for feature columns (input_ids, input_mask, segment_ids, and LUKE's
+    entity columns where present), in batches."""
+    from src.tasks.entity_task import INPUTS
     from src.tasks.finetune import Predictor
 
-    inputs = tuple(columns[name] for name in ("input_ids", "input_mask", "segment_ids"))
-    return Predictor(deployed.model, batch_size)(inputs)
+    names = INPUTS if "entity_ids" in columns else INPUTS[:3]
+    return Predictor(deployed.model, batch_size)(tuple(columns[name] for name in names))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -216,12 +223,95 @@ def predict_masked(deployed: Deployed, path: str, batch_size: int) -> List[Dict[
     return results
 
 
+# ---------------------------------------------------------------- LUKE entity heads
+
+def entity_records(deployed: Deployed, path: str, task: str, batch_size: int) -> tuple:
+    """JSON lines of {"text", "entity_spans": [[start, end], ...]} (character spans), encoded in
+    the task's mode as fine-tuning encoded them -> (texts, spans, logits)."""
+    from src.data.tasks.entity_features import EntityTaskOptions, entity_columns
+    from src.data.tokenization import LukeTokenizer
+    from src.tasks.finetune import recorded_options
+
+    if not isinstance(deployed.tokenizer, LukeTokenizer):
+        raise UserError(f"head {deployed.head}: needs a LUKE tokenizer (an entity vocabulary beside the model)")
+    rows, is_json = records(path)
+    if not is_json:
+        raise UserError(f'{path}: expected JSON lines of {{"text", "entity_spans": [[start, end], ...]}}')
+    options = recorded_options(EntityTaskOptions, deployed.options)
+    texts, spans, encodings = [], [], []
+    for index, row in enumerate(rows):
+        text = field(row, "text", str, path, index)
+        found = field(row, "entity_spans", list, path, index)
+        if not all(isinstance(span, list) and len(span) == 2 and all(type(v) is int for v in span)
+                   for span in found):
+            raise UserError(f"{path}: record {index + 1}: expected entity_spans as [[start, end], ...] "
+                            "character offsets")
+        try:
+            encoding = options.encode(deployed.tokenizer, text, [tuple(span) for span in found], task)
+        except UserError as err:
+            raise UserError(f"{path}: record {index + 1}: {err}") from None
+        if encoding.entities.cut_by_truncation or encoding.entities.over_max_entity_length:
+            raise UserError(f"{path}: record {index + 1}: entity spans beyond {options.max_seq_length} "
+                            f"tokens or {options.max_entity_length} entities; shorten the text or "
+                            "give fewer spans")
+        texts.append(text)
+        spans.append(found)
+        encodings.append(encoding)
+    (logits,) = run_rows(deployed, entity_columns(encodings, options), batch_size)
+    return texts, spans, logits
+
+
+def label_probabilities(deployed: Deployed, probabilities: np.ndarray) -> Dict[str, float]:
+    """Each label's name (its index where the model has no names) -> its probability."""
+    names = deployed.labels or [str(index) for index in range(len(probabilities))]
+    return {name: float(p) for name, p in zip(names, probabilities)}
+
+
+def predict_entity_types(deployed: Deployed, path: str, batch_size: int) -> List[Dict[str, Any]]:
+    """Entity typing of one span: the types scored above 0.5 (logit > 0), every type's probability."""
+    texts, spans, logits = entity_records(deployed, path, "entity_classification", batch_size)
+    results = []
+    for text, found, row in zip(texts, spans, logits):
+        probabilities = label_probabilities(deployed, 1.0 / (1.0 + np.exp(-row)))
+        types = [name for name, logit in zip(list(probabilities), row) if logit > 0]
+        results.append({"text": text, "entity_spans": found, "types": types, "probabilities": probabilities})
+    return results
+
+
+def predict_relations(deployed: Deployed, path: str, batch_size: int) -> List[Dict[str, Any]]:
+    """The relation of two spans (head, tail): the label and every label's probability."""
+    texts, spans, logits = entity_records(deployed, path, "entity_pair_classification", batch_size)
+    results = []
+    for text, found, probabilities in zip(texts, spans, softmax(logits)):
+        scored = label_probabilities(deployed, probabilities)
+        results.append({"text": text, "entity_spans": found, "label": list(scored)[int(probabilities.argmax())],
+                        "probabilities": scored})
+    return results
+
+
+def predict_span_labels(deployed: Deployed, path: str, batch_size: int) -> List[Dict[str, Any]]:
+    """A label per candidate span (span NER) and its probabilities; no decoding across spans."""
+    texts, spans, logits = entity_records(deployed, path, "entity_span_classification", batch_size)
+    results = []
+    for text, found, rows in zip(texts, spans, softmax(logits)):
+        labelled = []
+        for span, probabilities in zip(found, rows):
+            scored = label_probabilities(deployed, probabilities)
+            labelled.append({"span": span, "label": list(scored)[int(probabilities.argmax())],
+                             "probabilities": scored})
+        results.append({"text": text, "spans": labelled})
+    return results
+
+
 PREDICTORS: Dict[str, Callable[[Deployed, str, int], List[Dict[str, Any]]]] = {
     "question_answering": predict_answers,
     "sequence_classification": predict_labels,
     "token_classification": predict_tags,
     "masked_lm": predict_masked,
     "pretraining": predict_masked,
+    "entity_classification": predict_entity_types,
+    "entity_pair_classification": predict_relations,
+    "entity_span_classification": predict_span_labels,
 }
 
 

@@ -3,7 +3,9 @@
 `load_exported(path)` reads the sidecar export.py wrote beside the graph, checks that it is
 this graph's (sha256, and for ONNX the input names) and returns an ExportedModel: numpy
 batches in, numpy outputs out. Rows shorter than a static export's sequence length are
-padded (pad id, mask 0) and the outputs cut back; longer ones are refused.
+padded (pad id, mask 0), and for LUKE fewer entities or shorter mentions than it holds too
+(the entity [PAD] id, mask 0, type 0, positions -1); the outputs are cut back. Larger inputs
+are refused. A LUKE graph given only the word inputs (a word task) runs with padding entities.
 """
 import json
 import os
@@ -11,10 +13,12 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 from src.deploy.exporter import FORMATS, file_sha256
-from src.deploy.signature import TensorSpec
+from src.deploy.signature import MENTION_INPUT, TEXT_INPUTS, TensorSpec
 from src.errors import UserError
 
 SUFFIXES = {extension: name for name, extension in FORMATS.items()}
+# The axes a static export pads shorter inputs along, with the export option that sizes each.
+PADDED_AXES = {"seq": "--seq_length", "entities": "--max_entity_length", "mention": "--max_mention_length"}
 
 
 class CrfTables:
@@ -77,18 +81,35 @@ class ExportedModel:
         return self.inputs[0].dims[0] or 0
 
     def run(self, arrays: Sequence[np.ndarray]) -> List[np.ndarray]:
-        """One batch of inputs (in the sidecar's order) -> the graph's outputs as numpy."""
+        """One batch of inputs (in the sidecar's order) -> the graph's outputs as numpy. A LUKE
+        graph given the word inputs alone (a word task's rows) runs them with no entities."""
+        arrays = list(arrays)
+        words_only = len(arrays) == len(TEXT_INPUTS) < len(self.inputs)
+        if words_only:
+            lead = np.shape(arrays[0])[:-1]
+            arrays += [self._padding(spec, lead) for spec in self.inputs[len(arrays):]]
         if len(arrays) != len(self.inputs):
             raise UserError(f"{self.path}: takes {len(self.inputs)} inputs "
                             f"({', '.join(s.name for s in self.inputs)}), got {len(arrays)}")
-        length = arrays[0].shape[-1]
+        lengths = {}  # the sizes of the padded axes before padding, to cut the outputs back
+        for array, spec in zip(arrays, self.inputs):
+            for axis in PADDED_AXES:
+                if axis in spec.axes:
+                    lengths.setdefault(axis, np.shape(array)[spec.axes.index(axis)])
+        if words_only:
+            lengths["entities"] = 0
         padded = [self._fit(np.asarray(a, dtype=spec.dtype), spec) for a, spec in zip(arrays, self.inputs)]
         outputs = self._forward(padded)
-        return [self._cut(out, spec, length) for out, spec in zip(outputs, self.outputs)]
+        return [self._cut(out, spec, lengths) for out, spec in zip(outputs, self.outputs)]
+
+    def _padding(self, spec: TensorSpec, lead: tuple) -> np.ndarray:
+        """An entity input of padding only, at the graph's entity count (one where it is free)."""
+        shape = tuple(lead) + tuple(size or 1 for size in spec.dims[len(lead):])
+        return np.full(shape, self._pad_value(spec.name), spec.dtype)
 
     def _fit(self, array: np.ndarray, spec: TensorSpec) -> np.ndarray:
-        """Check an input against a static shape and the position table; pad a shorter
-        sequence axis."""
+        """Check an input against a static shape and the position table; pad shorter sequence,
+        entity and mention axes (PADDED_AXES) with the input's padding value."""
         longest = self.record.get("max_seq_length")
         if longest and "seq" in spec.axes and array.shape[spec.axes.index("seq")] > longest:
             raise UserError(f"{self.path}: input {spec.name} of shape {list(array.shape)}, but the "
@@ -96,22 +117,33 @@ class ExportedModel:
         for axis, (size, want) in enumerate(zip(array.shape, spec.dims)):
             if want is None or size == want:
                 continue
-            if spec.axes[axis] == "seq" and size < want:
-                fill = self.record["pad_token_id"] if spec.name == "input_ids" else 0
-                width = [(0, 0)] * (array.ndim - 1) + [(0, want - size)]
-                array = np.pad(array, width, constant_values=fill)
+            name = spec.axes[axis]
+            if name in PADDED_AXES and size < want:
+                width = [(0, 0)] * array.ndim
+                width[axis] = (0, want - size)
+                array = np.pad(array, width, constant_values=self._pad_value(spec.name))
                 continue
+            option = PADDED_AXES.get(name)
             raise UserError(f"{self.path}: input {spec.name} of shape {list(array.shape)}, but the "
-                            f"graph was exported for {list(spec.dims)} (export with --dynamic or a "
-                            "larger --seq_length)")
+                            f"graph was exported for {list(spec.dims)} (export with --dynamic"
+                            + (f" or a larger {option})" if option and size > want else ")"))
         return array
 
+    def _pad_value(self, name: str) -> int:
+        """What fills a padded position: the word or entity [PAD] id, -1 in mention positions, else 0."""
+        if name == "input_ids":
+            return self.record["pad_token_id"]
+        if name == "entity_ids":
+            return self.record["entity_pad_id"]
+        return -1 if name == MENTION_INPUT else 0
+
     @staticmethod
-    def _cut(output: np.ndarray, spec: TensorSpec, length: int) -> np.ndarray:
-        """An output's sequence axis cut back to the inputs' length before padding."""
-        if "seq" not in spec.axes or output.shape[spec.axes.index("seq")] == length:
-            return output
-        return np.take(output, range(length), axis=spec.axes.index("seq"))
+    def _cut(output: np.ndarray, spec: TensorSpec, lengths: Dict[str, int]) -> np.ndarray:
+        """An output's sequence and entity axes cut back to the inputs' sizes before padding."""
+        for axis, length in lengths.items():
+            if axis in spec.axes and output.shape[spec.axes.index(axis)] != length:
+                output = np.take(output, range(length), axis=spec.axes.index(axis))
+        return output
 
     def _mindir_forward(self):
         import mindspore as ms

@@ -1,9 +1,9 @@
 """What an exported graph takes and gives: per-model input specifications and per-head outputs.
 
-Each input is named, typed and shaped with symbolic dimensions ("batch", "seq", "choices");
-export.py turns the symbols into numbers (or None with --dynamic) and writes them into the
-sidecar, so a runtime needs nothing else. A family with more inputs (LUKE's entity ids,
-masks, type ids and mention positions) adds its own list to `model_inputs`.
+Each input is named, typed and shaped with symbolic dimensions ("batch", "seq", "choices",
+and for LUKE "entities", "mention"); export.py turns the symbols into numbers (or None with
+--dynamic) and writes them into the sidecar, so a runtime needs nothing else. LUKE takes its
+four entity inputs after the words (DESIGN.md) and gives entity outputs beside word ones.
 """
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -13,6 +13,8 @@ from src.models.config import ModelConfig
 from src.models.heads import PAIR_OBJECTIVE
 
 TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+ENTITY_INPUTS = ("entity_ids", "entity_attention_mask", "entity_token_type_ids")
+MENTION_INPUT = "entity_position_ids"  # (..., entities, mention): token indices, -1 past the mention
 # A RACE question has four options; a multiple-choice export fixes the count unless --dynamic.
 DEFAULT_CHOICES = 4
 # The sequence length of an export (and of predict.py's features) where no task.json gives one.
@@ -41,8 +43,12 @@ class TensorSpec:
 
 def model_inputs(config: ModelConfig, head: Optional[str]) -> List[TensorSpec]:
     """The inputs of a model and head, in call order, with symbolic dims."""
-    axes = ("batch", "choices", "seq") if head == "multiple_choice" else ("batch", "seq")
-    return [TensorSpec(name, "int32", axes, axes) for name in TEXT_INPUTS]
+    lead = ("batch", "choices") if head == "multiple_choice" else ("batch",)
+    named = [(name, lead + ("seq",)) for name in TEXT_INPUTS]
+    if config.model_type == "luke":
+        named += [(name, lead + ("entities",)) for name in ENTITY_INPUTS]
+        named.append((MENTION_INPUT, lead + ("entities", "mention")))
+    return [TensorSpec(name, "int32", axes, axes) for name, axes in named]
 
 
 def model_outputs(config: ModelConfig, head: Optional[str]) -> List[TensorSpec]:
@@ -57,12 +63,29 @@ def model_outputs(config: ModelConfig, head: Optional[str]) -> List[TensorSpec]:
         "sequence_classification": [("logits", ("batch", "labels"))],
         "multiple_choice": [("logits", ("batch", "choices"))],
     }
-    if head == "pretraining":
+    if config.model_type == "luke":
+        named = luke_outputs(head, outputs)
+    elif head == "pretraining":
         pair = [("pair_logits", ("batch", "pair"))] if config.model_type in PAIR_OBJECTIVE else []
         named = [("mlm_logits", vocabulary)] + pair
     else:
         named = outputs[head]
     return [TensorSpec(name, "float32", axes, axes) for name, axes in named]
+
+
+def luke_outputs(head: Optional[str], word_outputs: Dict) -> List[Tuple[str, Tuple]]:
+    """LUKE's outputs: the backbone adds the entity states, masked LM the masked-entity logits,
+    the entity heads read entity states; the word heads are the word families'."""
+    entities = ("batch", "entities")
+    named = {
+        None: word_outputs[None] + [("entity_sequence_output", entities + ("hidden",))],
+        "masked_lm": word_outputs["masked_lm"] + [("entity_logits", entities + ("entity_vocab",))],
+        "entity_classification": [("logits", ("batch", "labels"))],
+        "entity_pair_classification": [("logits", ("batch", "labels"))],
+        "entity_span_classification": [("logits", entities + ("labels",))],
+    }
+    head = "masked_lm" if head == "pretraining" else head  # LUKE's pretraining head is its masked LM
+    return named[head] if head in named else word_outputs[head]
 
 
 def concrete(specs: Sequence[TensorSpec], sizes: Dict[str, Optional[int]]) -> List[TensorSpec]:
