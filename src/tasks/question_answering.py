@@ -1,4 +1,7 @@
-"""SQuAD v1.1/v2.0 and CMRC2018: span start/end head, its loss, n-best postprocessing, official scores."""
+"""SQuAD v1.1/v2.0 and CMRC2018: span start/end head, its loss, n-best postprocessing, official scores.
+
+Features that carry LUKE's entity columns (entity-linked SQuAD) feed the model its seven inputs; all
+others, a LUKE model's included, the three word inputs (LUKE then runs as RoBERTa)."""
 from typing import Any, Callable, Dict
 
 from mindspore import nn
@@ -8,18 +11,33 @@ from src.data.tasks.squad import SquadOptions, read_squad
 from src.data.tasks.squad_features import TRAIN_COLUMNS, build_squad_features, eval_columns
 from src.data.tasks.squad_postprocess import postprocess_squad, write_predictions
 from src.metrics.scoring import score_squad
+from src.tasks.entity_task import INPUTS
 from src.tasks.finetune import Evaluation, Task, recorded_options
 from src.training.losses import span_loss
 
 
+WORD_INPUTS, ENTITY_INPUTS = INPUTS[:3], INPUTS[3:]
+
+
+def model_inputs(columns: Dict[str, Any]) -> tuple:
+    """The names of the model's inputs among `columns`: all seven when the entity columns are there."""
+    return INPUTS if all(name in columns for name in ENTITY_INPUTS) else WORD_INPUTS
+
+
 class QuestionAnswering(Task):
     head = "question_answering"
-    columns = TRAIN_COLUMNS
+
+    def __init__(self, spec: Dict[str, Any]):
+        super().__init__(spec)
+        self.inputs = INPUTS if spec.get("entity_inputs") else WORD_INPUTS
+        self.columns = self.inputs + TRAIN_COLUMNS[len(WORD_INPUTS):]
 
     def loss_function(self, model: nn.Cell) -> Callable:
-        def loss(input_ids, input_mask, segment_ids, start_positions, end_positions):
-            start_logits, end_logits = model(input_ids, input_mask, segment_ids)
-            return span_loss(start_logits, end_logits, start_positions, end_positions)
+        count = len(self.inputs)
+
+        def loss(*batch):
+            start_logits, end_logits = model(*batch[:count])
+            return span_loss(start_logits, end_logits, *batch[count:])
         return loss
 
     def evaluation(self, tokenizer, path: str, batch_size: int) -> "SquadEvaluation":
@@ -36,11 +54,14 @@ class SquadEvaluation(Evaluation):
         features = build_squad_features(examples, tokenizer, recorded_options(SquadOptions, spec["options"]),
                                         is_training=False, progress=True)
         self.columns = eval_columns(features, examples)
+        if model_inputs(self.columns) == INPUTS:  # mention positions may come flat: (rows, E * max_mention_length)
+            rows, entities = self.columns["entity_ids"].shape
+            self.columns["entity_position_ids"] = self.columns["entity_position_ids"].reshape(rows, entities, -1)
         self.outputs = ({}, {}, {})
         self.scores: Dict[str, Any] = {}
 
     def __call__(self, model: nn.Cell) -> Dict[str, float]:
-        inputs = tuple(self.columns[name] for name in ("input_ids", "input_mask", "segment_ids"))
+        inputs = tuple(self.columns[name] for name in model_inputs(self.columns))
         start_logits, end_logits = self.predict(model, inputs)
         version_2 = self.spec["dataset"] == "squad_v2" or self.spec.get("version_2_with_negative")
         self.outputs = postprocess_squad(self.columns, start_logits, end_logits, self.spec["n_best_size"],
