@@ -82,7 +82,7 @@ def check_run(folder, files, model_dir, name):
     assert [row["step"] for row in evaluations] == [every, 2 * every, 3 * every]
     assert state["best_metric"] == max(row["eval_f1"] for row in evaluations)
     assert state["best_metric"] >= level, evaluations
-    scored = run("run_eval.py", "--task", config, "--model_dir", out / "model_best", "--data",
+    scored = run("run_eval.py", "--task", name, "--model_dir", out / "model_best", "--data",
                  files[f"{name}_dev"], "--output_dir", out / "eval")
     assert scored.returncode == 0, scored.stderr[-3000:]
     assert json.loads(scored.stdout)["f1"] == pytest.approx(state["best_metric"], abs=1e-9)
