@@ -4,12 +4,16 @@
       --max_seq_length 128 --max_predictions_per_seq 20 --dupe_factor 10 --workers 4
   python create_data.py pretrain --input zhwiki/ --model_dir models/ernie --output data/ernie \
       --objective nsp --chinese_wwm --masking dynamic
+  python create_data.py pretrain --objective luke --dump_db data/enwiki.db --model_dir models/luke_base \
+      --output data/luke_pretrain --max_seq_length 512 --whole_word_mask --masking dynamic
   python create_data.py vocab --input corpus/ --output models/scratch --type wordpiece --vocab_size 30522
   python create_data.py squad --input train-v1.1.json --model_dir models/bert_base --output data/squad_train
   python create_data.py ner --input conll2003/train.txt --model_dir models/bert_base --output data/conll_train
   python create_data.py classification --dataset mrpc --input MRPC/train.tsv --model_dir models/bert_base \
       --output data/mrpc_train
   python create_data.py race --input RACE/train --model_dir models/bert_base --output data/race_train
+  python create_data.py mentions --dump enwiki-pages-articles.xml.bz2 --dump_db data/enwiki.db \
+      --output data/enwiki_mentions
   python create_data.py open_entity --input OpenEntity/train.json --model_dir models/luke_base --output data/oe_train
   python create_data.py tacred --input tacred/dev.json --model_dir models/luke_base --output data/tacred_dev \
       --split eval --label_file data/tacred_train
@@ -20,7 +24,7 @@ import logging
 import signal
 import sys
 
-from src.errors import run_cli
+from src.errors import UserError, run_cli
 
 
 def _flag(value: str) -> bool:
@@ -30,9 +34,10 @@ def _flag(value: str) -> bool:
     return value.lower() == "true"
 
 
-def _add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_corpus_arguments(parser: argparse.ArgumentParser, input_required: bool = True) -> None:
     """Options shared by every subcommand that reads a raw corpus."""
-    parser.add_argument("--input", nargs="+", required=True, help="corpus files or folders (.gz/.bz2 read as is)")
+    parser.add_argument("--input", nargs="+", required=input_required,
+                        help="corpus files or folders (.gz/.bz2 read as is)")
     parser.add_argument("--format", default="auto", choices=["auto", "text", "wiki", "jsonl"],
                         help="corpus format: one sentence per line, WikiExtractor <doc>, or JSON lines with 'text'")
     parser.add_argument("--split_sentences", action="store_true",
@@ -46,7 +51,7 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
 
     defaults = PretrainOptions()
     parser = sub.add_parser("pretrain", help="corpus -> pretraining MindRecord shards")
-    _add_corpus_arguments(parser)
+    _add_corpus_arguments(parser, input_required=False)
     parser.add_argument("--model_dir", required=True, help="model directory holding the tokenizer files")
     parser.add_argument("--output", required=True, help="folder to write shards and manifest.json into")
     for name in ("max_seq_length", "max_predictions_per_seq", "random_seed"):
@@ -58,8 +63,13 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
                              "1 for dynamic: the reader masks anew each epoch)")
     for name in ("masked_lm_prob", "short_seq_prob"):
         parser.add_argument(f"--{name}", type=float, default=getattr(defaults, name))
-    parser.add_argument("--objective", default=defaults.objective, choices=OBJECTIVES,
-                        help="nsp (BERT, NEZHA, ERNIE), sop (ALBERT) or none (RoBERTa FULL-SENTENCES)")
+    parser.add_argument("--objective", default=defaults.objective, choices=(*OBJECTIVES, "luke"),
+                        help="nsp (BERT, NEZHA, ERNIE), sop (ALBERT), none (RoBERTa FULL-SENTENCES) or luke "
+                             "(Wikipedia pages from --dump_db, hyperlinks as entities, masked words and entities)")
+    parser.add_argument("--dump_db", help="luke: the wikipedia2vec DumpDB to read pages and links from")
+    parser.add_argument("--max_entity_length", type=int, default=128, help="luke: entities per instance")
+    parser.add_argument("--max_mention_length", type=int, default=30, help="luke: tokens per mention")
+    parser.add_argument("--masked_entity_prob", type=float, default=0.15, help="luke: share of entities masked")
     parser.add_argument("--masking", default=defaults.masking, choices=MASKINGS,
                         help="static: masked here, dupe_factor times; dynamic: masked by the reader each epoch")
     parser.add_argument("--whole_word_mask", action="store_true", help="mask whole words, not single pieces")
@@ -68,6 +78,51 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
                         help="true/false; default: the tokenizer's own setting")
     parser.add_argument("--workers", type=int, default=1, help="processes building instances")
     parser.add_argument("--shard_size", type=int, default=100_000, help="instances per MindRecord file")
+
+
+def _mentions_parser(sub: argparse._SubParsersAction) -> None:
+    """`mentions`: a Wikipedia dump (or the LUKE seeds' pickles) -> LUKE's mention DB (no pickle written)."""
+    from src.data.entities.mention_db import MentionOptions
+
+    defaults = MentionOptions()
+    parser = sub.add_parser("mentions", help="Wikipedia dump -> mention DB (anchor texts, link probabilities)")
+    parser.add_argument("--output", required=True, help="folder to write the mention DB into")
+    parser.add_argument("--dump", help="a pages-articles .xml.bz2: built into --dump_db first (wikipedia2vec)")
+    parser.add_argument("--dump_db", help="a wikipedia2vec DumpDB file to read (with --dump: the one to build)")
+    parser.add_argument("--luke_pickle", help="convert the LUKE seed's WikiLinkDB pickle (enwiki_*.pkl)")
+    parser.add_argument("--redirects_pickle", help="convert the LUKE seed's *_redirects.pkl (alone: a "
+                                                   "redirects-only DB for --model_redirects)")
+    parser.add_argument("--allow_pickle", action="store_true", help="allow reading the seeds' pickles (runs "
+                                                                    "code from them: only for files you trust)")
+    parser.add_argument("--min_link_prob", type=float, default=defaults.min_link_prob,
+                        help="drop anchor texts linked less often than this per page containing them")
+    parser.add_argument("--min_link_count", type=int, default=defaults.min_link_count,
+                        help="drop (text, title) candidates linked fewer times")
+    parser.add_argument("--max_mention_length", type=int, default=defaults.max_mention_length,
+                        help="drop anchor texts of more words")
+    parser.add_argument("--language", help="language of the entity titles (default: the dump's)")
+    parser.add_argument("--workers", type=int, default=1, help="processes reading the dump")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+
+
+def _mentions(args: argparse.Namespace) -> None:
+    """Build or convert the mention DB with the parsed options."""
+    from src.data.entities.mention_db import MentionOptions
+
+    options = MentionOptions(args.min_link_prob, args.min_link_count, args.max_mention_length, args.language)
+    pickles = args.luke_pickle or args.redirects_pickle
+    if bool(pickles) == bool(args.dump or args.dump_db):
+        raise UserError("mentions: expected either --dump_db (with --dump to build it) or the seeds' pickles "
+                        "(--luke_pickle / --redirects_pickle), not both or neither")
+    if pickles:
+        from src.data.entities.luke_pickles import convert_luke_pickles
+
+        convert_luke_pickles(args.output, options, args.luke_pickle, args.redirects_pickle, args.allow_pickle,
+                             args.overwrite)
+    else:
+        from src.data.entities.mention_build import create_mention_db
+
+        create_mention_db(args.output, options, args.dump_db, args.dump, args.workers, args.overwrite)
 
 
 def _vocab_parser(sub: argparse._SubParsersAction) -> None:
@@ -100,15 +155,25 @@ def _squad_parser(sub: argparse._SubParsersAction) -> None:
     _add_task_arguments(parser, 384)
     parser.add_argument("--doc_stride", type=int, default=128, help="tokens between the starts of two windows")
     parser.add_argument("--max_query_length", type=int, default=64, help="question tokens kept")
+    parser.add_argument("--mention_db", help="LUKE: a mention DB folder (create_data.py mentions) to link entities")
+    parser.add_argument("--model_redirects", help="LUKE: a mention DB of the entity vocabulary's dump whose "
+                                                  "redirects map titles (default: --mention_db's own)")
+    parser.add_argument("--max_entity_length", type=int, default=128, help="LUKE: entities kept per window")
+    parser.add_argument("--max_mention_length", type=int, default=30, help="LUKE: tokens of a mention at most")
+    parser.add_argument("--min_mention_link_prob", type=float, default=0.01,
+                        help="LUKE: anchors linked less often than this are not looked for")
+    parser.add_argument("--workers", type=int, default=1, help="processes building features (same output)")
 
 
 def _squad(args: argparse.Namespace) -> None:
+    from src.data.entities.linking import EntityOptions
     from src.data.tasks.squad import SquadOptions
     from src.data.tasks.squad_records import create_squad_data
 
     options = SquadOptions(args.max_seq_length, args.doc_stride, args.max_query_length)
+    entity_options = EntityOptions(args.max_entity_length, args.max_mention_length, args.min_mention_link_prob)
     create_squad_data(args.input, args.model_dir, args.output, options, args.split, args.overwrite,
-                      args.do_lower_case)
+                      args.do_lower_case, args.mention_db, args.model_redirects, entity_options, args.workers)
 
 
 def _labelled_task_parser(sub: argparse._SubParsersAction, name: str, help_text: str,
@@ -204,6 +269,12 @@ def _pretrain(args: argparse.Namespace) -> None:
     from src.data.pretraining.instances import PretrainOptions
     from src.data.pretraining.records import create_pretraining_data
 
+    if args.objective == "luke":
+        _luke_pretrain(args)
+        return
+    if not args.input:
+        raise UserError("--input: expected the corpus files or folders (only --objective luke reads --dump_db)")
+
     options = PretrainOptions(
         max_seq_length=args.max_seq_length, max_predictions_per_seq=args.max_predictions_per_seq,
         masked_lm_prob=args.masked_lm_prob, short_seq_prob=args.short_seq_prob,
@@ -212,6 +283,22 @@ def _pretrain(args: argparse.Namespace) -> None:
         whole_word_mask=args.whole_word_mask, chinese_wwm=args.chinese_wwm, chunk_documents=args.chunk_documents)
     create_pretraining_data(args.input, args.model_dir, args.output, options, args.workers, args.format,
                             args.split_sentences, args.do_lower_case, args.shard_size, args.overwrite)
+
+
+def _luke_pretrain(args: argparse.Namespace) -> None:
+    """LUKE's pretraining data from a DumpDB's pages."""
+    from src.data.pretraining.luke import LukeOptions
+    from src.data.pretraining.luke_records import create_luke_pretraining_data
+
+    if not args.dump_db or args.input:
+        raise UserError("--objective luke: expected --dump_db (a wikipedia2vec DumpDB) and no --input")
+    options = LukeOptions(max_seq_length=args.max_seq_length, max_entity_length=args.max_entity_length,
+                          max_mention_length=args.max_mention_length, masked_lm_prob=args.masked_lm_prob,
+                          max_predictions_per_seq=args.max_predictions_per_seq,
+                          masked_entity_prob=args.masked_entity_prob, masking=args.masking,
+                          whole_word_mask=args.whole_word_mask, random_seed=args.random_seed)
+    create_luke_pretraining_data(args.dump_db, args.model_dir, args.output, options, args.workers, args.shard_size,
+                                 args.overwrite)
 
 
 def _dupe_factor(given: int | None, masking: str) -> int:
@@ -240,13 +327,14 @@ def main() -> None:
     _ner_parser(sub)
     _classification_parser(sub)
     _race_parser(sub)
+    _mentions_parser(sub)
     _entity_task_parsers(sub)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped job cleans up its temporary output
     try:
         commands = {"pretrain": _pretrain, "vocab": _vocab, "squad": _squad, "ner": _ner,
-                    "classification": _classification, "race": _race,
+                    "classification": _classification, "race": _race, "mentions": _mentions,
                     **{name: _entity_task for name in ENTITY_TASKS}}
         commands[args.command](args)
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@
   python run_eval.py --task ner --data gold.conll --predictions predicted.conll
   python run_eval.py --task ner --data conlleval_output.txt
   python run_eval.py --task squad_v1 --model_dir outputs/squad_v1/model_best --data dev-v1.1.json
+  python run_eval.py --task squad_v1 --exported exports/squad.mindir --data dev-v1.1.json
 
 stdout is exactly what the official script prints: evaluate-v1.1.py's one-line JSON,
 evaluate-v2.0.py's JSON with indent 2, cmrc2018_evaluate.py's one-line JSON (scores as
@@ -188,18 +189,28 @@ def evaluate_model(args) -> str:
     from src.data.tokenization import load_tokenizer
     from src.models import load_pretrained
     from src.tasks.finetune import read_task_spec
-    from src.tasks.registry import TASKS, task_class
+    from src.tasks.registry import task_class
     from src.training.distributed import setup_device
 
     setup_device(args.device_target)
     spec = read_task_spec(args.model_dir)
-    if args.task not in TASKS:
-        spec["dataset"] = args.task  # e.g. mnli_mm scored by an mnli model
     task = task_class(spec["task"], args.model_dir)(spec)
     model = load_pretrained(args.model_dir, head=task.head, **task.model_overrides())
-    evaluation = task.evaluation(load_tokenizer(args.model_dir), args.data, args.batch_size)
+    return predict_and_score(args, spec, model, load_tokenizer(args.model_dir),
+                             os.path.join(args.model_dir, "eval"))
+
+
+def predict_and_score(args, spec: dict, model, tokenizer, default_output: str) -> str:
+    """Predict the raw --data file with a model (a Cell or an exported graph), write the
+    predictions and score them exactly as the file-scoring mode does."""
+    from src.tasks.registry import TASKS, task_class
+
+    if args.task not in TASKS:
+        spec["dataset"] = args.task  # e.g. mnli_mm scored by an mnli model
+    task = task_class(spec["task"], args.exported or args.model_dir)(spec)
+    evaluation = task.evaluation(tokenizer, args.data, args.batch_size)
     scores = evaluation(model)
-    output_dir = args.output_dir or os.path.join(args.model_dir, "eval")
+    output_dir = args.output_dir or default_output
     written = evaluation.write_predictions(output_dir)
     note(f"predictions: {', '.join(written)}")
     if spec["task"] == "squad":
@@ -213,6 +224,23 @@ def evaluate_model(args) -> str:
     return json.dumps({key.removeprefix("eval_"): value for key, value in scores.items()}, indent=2)
 
 
+def evaluate_exported(args) -> str:
+    """Exported-file mode: as --model_dir, with the graph (MINDIR or ONNX) and the task record,
+    labels and tokenizer export.py wrote beside it."""
+    from src.data.tokenization import load_tokenizer
+    from src.deploy.runtime import load_exported
+    from src.training.distributed import setup_device
+
+    setup_device(args.device_target)
+    exported = load_exported(args.exported)
+    spec = exported.record.get("task")
+    if not spec:
+        raise UserError(f"{args.exported}: exported from a model without task.json; expected an "
+                        "export of a fine-tuned checkpoint")
+    return predict_and_score(args, dict(spec), exported, load_tokenizer(exported.folder),
+                             os.path.splitext(args.exported)[0] + "_eval")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -223,19 +251,31 @@ def main() -> None:
                         help="predictions to score: JSON {question id: answer text}, or CoNLL-style "
                              "text whose last column is the predicted tag (NER)")
     parser.add_argument("--model_dir", help="a fine-tuned model directory to evaluate on --data")
+    parser.add_argument("--exported", help="an export.py file (.mindir or .onnx) of a fine-tuned model "
+                                           "to evaluate on --data, as --model_dir does")
     parser.add_argument("--na_prob_file", help="squad_v2: JSON {question id: no-answer probability}")
     parser.add_argument("--na_prob_thresh", type=float, default=1.0,
                         help="squad_v2: predict no answer when the no-answer probability is above "
                              "this (default 1.0)")
     parser.add_argument("--out", help="also write the scores (the printed JSON) to this file")
-    parser.add_argument("--output_dir", help="--model_dir mode: where predictions go (default <model_dir>/eval)")
-    parser.add_argument("--batch_size", type=int, default=32, help="--model_dir mode: rows per prediction batch")
-    parser.add_argument("--device_target", default="CPU", help="--model_dir mode: CPU, GPU or Ascend")
+    parser.add_argument("--output_dir", help="--model_dir / --exported mode: where predictions go "
+                                             "(default <model_dir>/eval, <OUT>_eval)")
+    parser.add_argument("--batch_size", type=int, default=32, help="--model_dir / --exported mode: rows per prediction batch "
+                             "(a static export: its own batch size)")
+    parser.add_argument("--device_target", default="CPU", help="--model_dir / --exported mode: CPU, GPU or Ascend")
     add_modelarts_arguments(parser)
     args = parser.parse_args()
-    with modelarts_session(args, data=("data", "predictions", "na_prob_file"), load=("model_dir",),
-                           output=("output_dir",), output_files=("out",)):
-        text = evaluate_model(args) if args.model_dir else score_predictions(args)
+    if args.model_dir and args.exported:
+        raise UserError("--model_dir and --exported: give one model to evaluate")
+    with modelarts_session(args, data=("data", "predictions", "na_prob_file"),
+                           load=("model_dir", "exported"), output=("output_dir",),
+                           output_files=("out",)):
+        if args.exported:
+            text = evaluate_exported(args)
+        elif args.model_dir:
+            text = evaluate_model(args)
+        else:
+            text = score_predictions(args)
         if args.out:
             write_text_atomic(args.out, text + "\n")
     print(text)

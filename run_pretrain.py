@@ -22,17 +22,27 @@ def build_model_for(config, manifest, source: str):
     from src.models.config import load_model_config
     vocab = manifest["masking_spec"]["vocab_size"]
     pad_id = load_tokenizer(manifest["tokenizer"]["model_dir"]).pad_token_id
+    entities = manifest.get("entity_vocab", {}).get("size")  # LUKE data only
     if config.model_dir:
         model = load_pretrained(config.model_dir, head="pretraining")
         if model.config.vocab_size < vocab or model.config.pad_token_id != pad_id:
             raise UserError(f"{config.model_dir}: vocab_size {model.config.vocab_size} and "
                             f"pad_token_id {model.config.pad_token_id} do not fit the data's "
                             f"tokenizer ({vocab} tokens, pad id {pad_id})")
+        if entities and (model.config.model_type != "luke"
+                         or model.config.entity_vocab_size < entities):
+            raise UserError(f"{config.model_dir}: the data has LUKE entities ({entities} in its "
+                            f"entity vocabulary); expected a luke model with at least as many")
         return model
     if not config.model_config:
         raise UserError(f"{source}: set model_config (a configs/models YAML) or model_dir")
-    model_config = load_model_config(config.model_config,
-                                     [f"vocab_size={vocab}", f"pad_token_id={pad_id}"])
+    sizes = [f"vocab_size={vocab}", f"pad_token_id={pad_id}"]
+    if entities:
+        sizes.append(f"entity_vocab_size={entities}")
+    model_config = load_model_config(config.model_config, sizes)
+    if bool(entities) != (model_config.model_type == "luke"):
+        raise UserError(f"{config.model_config}: model_type {model_config.model_type} does not "
+                        f"fit data written with objective {manifest['options'].get('objective')}")
     return build_model(model_config, "pretraining")
 
 

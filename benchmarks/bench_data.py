@@ -10,6 +10,10 @@ words, so most need several windows at max_seq_length 384), trains a WordPiece v
     as datasets.map does (Python lists out; the Arrow write that follows in run_qa is not timed).
 Reading the JSON is not timed on either side. One row per --questions_per_context value (SQuAD has
 about 5 per paragraph; our builder tokenizes each distinct context once, so 1 is our worst case).
+Beside them, the same builder with LUKE's entity linking (`entities=`, as `create_data.py squad
+--mention_db` runs it) on the same file: the article's --anchors anchor texts (1-3 word n-grams of the
+contexts, led by a word outside the 300 most frequent) in a mention DB written with MentionTables,
+each linked to its own entity of the vocabulary; target: at least 0.5x the plain builder's examples/s.
 
 Section `pretrain` times the tokenizer's own batch calls (encode_batch, and encode_batch_fast, which
 skips offsets; the faster is the reference) and the whole pretraining builder (read, tokenize, pair,
@@ -20,21 +24,29 @@ also measures its memory as the corpus grows).
     .venv/bin/python benchmarks/bench_data.py --section squad --examples 500 --repeats 1   # quicker
 """
 import argparse
+import collections
 import itertools
 import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
+from src.data.entities.linking import EntityLinker, EntityOptions, article_title  # noqa: E402
+from src.data.entities.mention_db import MentionDB, MentionOptions, MentionTables  # noqa: E402
+from src.data.entities.vocab import load_entity_vocab  # noqa: E402
 from src.data.tasks.squad import SquadOptions, read_squad  # noqa: E402
+from src.data.tasks.squad_entities import SquadEntities  # noqa: E402
 from src.data.tasks.squad_features import build_squad_features  # noqa: E402
 from src.data.tokenization import load_tokenizer  # noqa: E402
 from src.data.vocab import train_vocab  # noqa: E402
@@ -59,6 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max_query_length", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved timed runs per side (median)")
     parser.add_argument("--vocab_size", type=int, default=8000)
+    parser.add_argument("--anchors", type=int, default=1000, help="squad: anchor texts of the linked article")
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "bench_data"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "data"),
                         help="output path without extension (.json and .md are written)")
@@ -154,21 +167,62 @@ def ours_side(model_dir: Path, examples: list, args: argparse.Namespace):
     return lambda: build_squad_features(examples, tokenizer, options, is_training=True)
 
 
+def mention_world(workdir: Path, model_dir: Path, examples: list, anchors: int, seed: int = 0) -> tuple[Path, Path]:
+    """A mention DB of `anchors` texts of the examples' contexts for their article, and a copy of the model
+    directory with an entity vocabulary holding one entity per text."""
+    rng = random.Random(seed)
+    words = " ".join(dict.fromkeys(example.context for example in examples)).split(" ")
+    rank = {word: index for index, (word, _) in enumerate(collections.Counter(words).most_common())}
+    texts: set[str] = set()
+    while len(texts) < anchors:
+        first = rng.randrange(len(words) - 3)
+        text = " ".join(words[first:first + rng.randint(1, 3)])
+        if rank[words[first]] >= 300 and "." not in text:
+            texts.add(text)
+    tables = MentionTables()
+    for text in sorted(texts):
+        tables.add_link(article_title(examples[0].title), text, f"Entity {text}")
+    tables.doc_counts = np.ones(len(tables.texts), dtype=np.int64)
+    folder = workdir / f"mentions_{anchors}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    tables.write(str(folder), MentionOptions(min_link_prob=0.0), {"language": "en", "source": {"kind": "bench"}},
+                 collections.Counter())
+    luke_dir = workdir / "wordpiece_entities"
+    shutil.copytree(model_dir, luke_dir, dirs_exist_ok=True)
+    vocab = {"[PAD]": 0, "[UNK]": 1, "[MASK]": 2, **{f"Entity {text}": 3 + i for i, text in enumerate(sorted(texts))}}
+    (luke_dir / "entity_vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    return folder, luke_dir
+
+
+def linked_side(mention_db: Path, luke_dir: Path, examples: list, args: argparse.Namespace):
+    """A call building our training features with entity linking over all examples (fresh linker each call)."""
+    tokenizer = load_tokenizer(luke_dir)
+    options = SquadOptions(args.max_seq_length, args.doc_stride, args.max_query_length)
+
+    def call():
+        linker = EntityLinker(MentionDB(str(mention_db)), load_entity_vocab(str(luke_dir)), EntityOptions())
+        return build_squad_features(examples, tokenizer, options, is_training=True, entities=SquadEntities(linker))
+    return call
+
+
 def squad_row(args: argparse.Namespace, workdir: Path, model_dir: Path, per_context: int) -> dict:
-    """Time both sides on one generated file, interleaved; medians and features made."""
+    """Time the sides on one generated file, interleaved; medians and features made."""
     path = generate_squad(workdir / f"squad_{args.examples}_{per_context}.json", args.examples, per_context,
                           tuple(int(n) for n in args.context_words.split(",")))
     examples, _ = read_squad(path)
-    sides = {"ours": ours_side(model_dir, examples, args), "hf": hf_side(model_dir, examples, args)}
-    ours, hf = sides["ours"](), sides["hf"]()  # warm-up, and the outputs to compare
+    mention_db, luke_dir = mention_world(workdir, model_dir, examples, args.anchors)
+    sides = {"ours": ours_side(model_dir, examples, args), "hf": hf_side(model_dir, examples, args),
+             "linked": linked_side(mention_db, luke_dir, examples, args)}
+    ours, hf, linked = sides["ours"](), sides["hf"](), sides["linked"]()  # warm-up, and the outputs to compare
     first = {name: hf[0][name][0] for name in ("input_ids", "token_type_ids", "attention_mask",
                                                 "start_positions", "end_positions")}
     same_first = first == {"input_ids": ours.input_ids[0].tolist(), "token_type_ids": ours.segment_ids[0].tolist(),
                            "attention_mask": ours.input_mask[0].tolist(),
                            "start_positions": int(ours.start_positions[0]), "end_positions": int(ours.end_positions[0])}
-    times: dict[str, list[float]] = {"ours": [], "hf": []}
+    times: dict[str, list[float]] = {"ours": [], "hf": [], "linked": []}
     for repeat in range(args.repeats):
-        for name in (("ours", "hf") if repeat % 2 == 0 else ("hf", "ours")):
+        for name in (("ours", "hf", "linked") if repeat % 2 == 0 else ("linked", "hf", "ours")):
             started = time.perf_counter()
             sides[name]()
             times[name].append(time.perf_counter() - started)
@@ -180,7 +234,12 @@ def squad_row(args: argparse.Namespace, workdir: Path, model_dir: Path, per_cont
             "ours_s": median["ours"], "hf_s": median["hf"],
             "ours_examples_per_s": len(examples) / median["ours"], "hf_examples_per_s": len(examples) / median["hf"],
             "ratio": median["hf"] / median["ours"], "ratio_best": min(times["hf"]) / min(times["ours"]),
-            "ours_times": times["ours"], "hf_times": times["hf"]}
+            "linked_examples_per_s": len(examples) / median["linked"],
+            "linked_ratio": median["ours"] / median["linked"],
+            "linked_ratio_best": min(times["ours"]) / min(times["linked"]),
+            "linked_same_windows": bool(np.array_equal(linked.input_ids, ours.input_ids)),
+            "entities_per_window": float(linked.entity_attention_mask.sum(axis=1).mean()),
+            "ours_times": times["ours"], "hf_times": times["hf"], "linked_times": times["linked"]}
 
 
 def markdown(result: dict) -> str:
@@ -244,6 +303,14 @@ def squad_markdown(rows: list[dict], settings: dict) -> list[str]:
                      f"{row['hf_examples_per_s']:,.0f} | **{row['ratio']:.2f}** | {row['ratio_best']:.2f} | "
                      f"{row['ours_features']} | {row['hf_features']} | "
                      f"{'yes' if row['first_window_identical'] else 'NO'} |")
+    lines += ["", f"Entity-linked (LUKE) on the same files, {settings['anchors']} anchor texts in the article:", "",
+              "| questions per context | ours examples/s | entity-linked examples/s | linked/ours | best-of ratio "
+              "| entities per window | same windows |", "|---:|---:|---:|---:|---:|---:|---|"]
+    for row in rows:
+        lines.append(f"| {row['questions_per_context']} | {row['ours_examples_per_s']:,.0f} | "
+                     f"{row['linked_examples_per_s']:,.0f} | **{row['linked_ratio']:.2f}** | "
+                     f"{row['linked_ratio_best']:.2f} | {row['entities_per_window']:.1f} | "
+                     f"{'yes' if row['linked_same_windows'] else 'NO'} |")
     return lines + [
         "", "ours = `build_squad_features(..., is_training=True)`: questions and each distinct context "
         "tokenized once in one batched call, windows gathered with numpy, numpy int32 arrays out. "

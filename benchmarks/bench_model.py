@@ -7,9 +7,14 @@ allocated, and all rows in one process ran out of memory), and peak resident mem
 measured per side in a fresh subprocess each, so the two frameworks' allocators never
 share a process. See benchmarks/README.md for what every number means.
 
-    .venv/bin/python benchmarks/bench_model.py              # all rows, ~20 min on 2 cores
+    .venv/bin/python benchmarks/bench_model.py              # all rows and modes (deploy too), ~25 min
     .venv/bin/python benchmarks/bench_model.py --quick      # smoke run, ~3 min
     .venv/bin/python benchmarks/bench_model.py --rows bert-8x128 --repeats 7 --threads 2
+    .venv/bin/python benchmarks/bench_model.py --rows bert-1x128,bert-8x128 --modes deploy
+
+Mode "deploy" (rows bert-1x128 and bert-8x128) times five inference sides interleaved: ours
+eager (jit), HF torch, our MINDIR through nn.GraphCell, our ONNX through onnxruntime, and HF's
+model exported by torch.onnx through onnxruntime (the deployment peer).
 """
 import argparse
 import json
@@ -19,6 +24,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from importlib.metadata import version
 
@@ -33,16 +39,22 @@ ROWS = {
     "albert-8x128": ("albert_base", "albert", 8, 128, "masked"),
     "bert-8x128-allpos": ("bert_base", "bert", 8, 128, "all"),
     "luke-8x128": ("luke_base", "luke", 8, 128, "masked"),
+    "bert-1x128": ("bert_base", "bert", 1, 128, "masked"),
 }
 MASK_RATE = 0.15
 # LUKE rows: entities per row beside the words, and the released max_mention_length
 ENTITIES, MENTION = 32, 30
+# the deployment comparison's rows (latency at batch 1, throughput at batch 8); the first
+# is timed in that mode only
+DEPLOY_ROWS = ("bert-1x128", "bert-8x128")
+DEPLOY_ONLY = ("bert-1x128",)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", default=",".join(ROWS), help=f"comma list of {', '.join(ROWS)}")
-    p.add_argument("--modes", default="inference,train", help="inference and/or train")
+    p.add_argument("--modes", default="inference,train,deploy",
+                   help="inference, train and/or deploy (exported graphs and onnxruntime)")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per side (median)")
     p.add_argument("--iters", type=int, default=1, help="calls per timed repeat")
     p.add_argument("--warmup", type=int, default=5,
@@ -340,6 +352,117 @@ def build_side(args, row, mode, which):
         peer_train(config, family, data)
 
 
+# --------------------------------------------------------------------------- deployment
+
+def ours_exported(args, config, data, folder, file_format):
+    """Our backbone exported as export.py builds it (portable form, plain ops), run as
+    deployed: MINDIR through mindspore.load + nn.GraphCell, ONNX through onnxruntime."""
+    import mindspore as ms
+    from mindspore import nn
+    from src.deploy.exporter import write_graph
+    from src.deploy.signature import concrete, model_inputs
+    from src.models import build_model, portable
+    with portable.portable(onnx=file_format == "ONNX"):
+        model = build_model(config)
+    model.set_train(False)
+    batch, seq = data["ids"].shape
+    specs = concrete(model_inputs(config, None), {"batch": batch, "seq": seq})
+    path = write_graph(model, specs, os.path.join(folder, f"ours_{file_format.lower()}"), file_format)
+    arrays = [data[k] for k in ("ids", "mask", "types")]
+    if file_format == "MINDIR":
+        graph = nn.GraphCell(ms.load(path))
+        inputs = [ms.Tensor(a) for a in arrays]
+        return Side("ours MINDIR", lambda: graph(*inputs)[0].asnumpy(),
+                    "export.py's MINDIR of the Backbone, nn.GraphCell")
+    session = ort_session(path, args.threads)
+    feed = dict(zip([i.name for i in session.get_inputs()], arrays))
+    return Side("ours ONNX", lambda: session.run(None, feed)[0],
+                "export.py's ONNX of the Backbone, onnxruntime CPU")
+
+
+def peer_exported(args, config, family, data, folder):
+    """HF's model exported by torch.onnx (TorchScript exporter, opset 17), run by onnxruntime."""
+    import torch
+    model = hf_model(config, family, None).eval()
+    names = ["input_ids", "attention_mask"] + ([] if family == "roberta" else ["token_type_ids"])
+
+    class Outputs(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs):
+            out = self.model(**dict(zip(names, inputs)))
+            return out.last_hidden_state, out.pooler_output
+
+    keys = ("ids", "mask", "types")[:len(names)]
+    path = os.path.join(folder, "hf.onnx")
+    torch.onnx.export(Outputs(), tuple(torch.tensor(data[k], dtype=torch.long) for k in keys),
+                      path, input_names=names, dynamo=False, opset_version=17)
+    session = ort_session(path, args.threads)
+    feed = {name: data[k].astype("int64") for name, k in zip(names, keys)}
+    return Side("HF ONNX", lambda: session.run(None, feed)[0],
+                f"{type(model).__name__} by torch.onnx.export (opset 17), onnxruntime CPU")
+
+
+def ort_session(path, threads):
+    import onnxruntime
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def run_deploy(args, row):
+    """Five inference sides timed interleaved (the order rotates each repeat); median of repeats."""
+    yaml_name, family, batch, seq, _ = ROWS[row]
+    config = our_config(yaml_name)
+    data = make_batch(family, config.vocab_size, batch, seq)
+    with tempfile.TemporaryDirectory() as folder:
+        sides = [ours_inference(args, config, data), peer_inference(config, family, data),
+                 ours_exported(args, config, data, folder, "MINDIR"),
+                 ours_exported(args, config, data, folder, "ONNX"),
+                 peer_exported(args, config, family, data, folder)]
+        for side in sides:
+            for _ in range(1 + args.warmup):
+                side.call()
+        times = {side.name: [] for side in sides}
+        busy_before, own_before, wall_before = cpu_busy_s(), own_cpu_s(), time.perf_counter()
+        for rep in range(args.repeats):
+            for side in sides[rep % len(sides):] + sides[:rep % len(sides)]:
+                time.sleep(SETTLE_S)
+                times[side.name].append(timed(side.call, args.iters))
+        wall = time.perf_counter() - wall_before
+        other = (cpu_busy_s() - busy_before) - (own_cpu_s() - own_before)
+    tokens = batch * seq
+    med = {name: statistics.median(values) for name, values in times.items()}
+    return dict(row=row, mode="deploy", family=family, batch=batch, seq=seq, tokens=tokens,
+                sides={side.name: dict(describe=side.describe, median_s=med[side.name],
+                                       latency_ms=med[side.name] * 1e3,
+                                       tok_s=tokens / med[side.name], times=times[side.name])
+                       for side in sides},
+                other_processes_cpu_share=max(0.0, other) / (wall * (os.cpu_count() or 1)),
+                mindir_over_hf_onnx=med["HF ONNX"] / med["ours MINDIR"],
+                onnx_over_hf_onnx=med["HF ONNX"] / med["ours ONNX"])
+
+
+def deploy_markdown(rows):
+    names = list(rows[0]["sides"])
+    lines = ["", "Deployment (inference; batch 1: latency ms, batch 8: tokens/s; median of repeats):", "",
+             "| row | " + " | ".join(names) + " | ours MINDIR / HF ONNX | ours ONNX / HF ONNX "
+             "| other CPU |", "|---|" + "---:|" * (len(names) + 3)]
+    for r in rows:
+        unit = (lambda s: f"{s['latency_ms']:.1f} ms") if r["batch"] == 1 else \
+            (lambda s: f"{s['tok_s']:.0f}")
+        lines.append(f"| {r['row']} | " + " | ".join(unit(r["sides"][n]) for n in names)
+                     + f" | **{r['mindir_over_hf_onnx']:.2f}** | {r['onnx_over_hf_onnx']:.2f} "
+                     f"| {r.get('other_processes_cpu_share', 0.0):.0%} |")
+    lines.append("")
+    lines += [f"- {name}: {desc}" for name, desc in
+              ((n, rows[0]["sides"][n]["describe"]) for n in names)]
+    return lines
+
+
 # --------------------------------------------------------------------------- flops
 
 def model_flops(row, mode):
@@ -578,13 +701,25 @@ def markdown(result):
                  + (f", context {env['context']}" if env['context'] else "")
                  + (f", variant {env['variant']}" if env['variant'] else "")
                  + f"; dropout {env.get('dropout', 0.0)} on both sides  ")
+    deployed = [r for r in result["rows"] if r["mode"] == "deploy"]
+    paired = [r for r in result["rows"] if r["mode"] != "deploy"]
+    if paired:
+        lines += paired_markdown(paired)
+    if deployed:
+        lines += deploy_markdown(deployed)
+    return "\n".join(lines) + "\n"
+
+
+def paired_markdown(paired):
+    """The ours-vs-peer table of the inference and training rows, and what each side runs."""
+    lines = []
     lines.append("")
     lines.append("| row | mode | ours tok/s | peer tok/s | ours/peer | ours MFU | peer MFU "
                  "| matmul ceiling GFLOP/s: best (median; torch) | best-of ratio | ours peak MB "
                  "| peer peak MB "
                  "| ours compile s | other CPU |")
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in result["rows"]:
+    for r in paired:
         mem = r.get("memory") or {}
         o, p = mem.get("ours"), mem.get("peer")
         fmt_mem = (lambda m: f"{m['peak_mb']:.0f} (+{m['above_import_mb']:.0f})"
@@ -598,7 +733,7 @@ def markdown(result):
     lines.append("")
     lines.append("What each side runs:")
     seen = set()
-    for r in result["rows"]:
+    for r in paired:
         key = (r["row"], r["mode"])
         if key in seen:
             continue
@@ -615,7 +750,7 @@ def markdown(result):
                  "(in brackets: above the RSS after importing both frameworks). Other CPU = share of "
                  "the machine's CPU time used by other processes while the row was timed "
                  "(a noisy-neighbour indicator; high values make the row less reliable).")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main(argv=None):
@@ -627,17 +762,27 @@ def main(argv=None):
         return
     if args.pair:
         init_frameworks(args)
-        print(json.dumps(run_pair(args, *args.pair.split(":"))), flush=True)
+        row, mode = args.pair.split(":")
+        record = run_deploy(args, row) if mode == "deploy" else run_pair(args, row, mode)
+        print(json.dumps(record), flush=True)
         return
     rows, failed = [], []
     for row in args.rows:
         for mode in args.modes:
             if ROWS[row][4] == "all" and mode == "inference":
                 continue  # the head is not part of inference: same as the masked row
+            if (mode == "deploy" and row not in DEPLOY_ROWS) or (mode != "deploy" and row in DEPLOY_ONLY):
+                continue
             print(f"{row} {mode} ...", flush=True)
             rec = child_result(args, "--pair", f"{row}:{mode}")
             if rec is None:
                 failed.append(f"{row} {mode}")
+                continue
+            if mode == "deploy":
+                print("  " + ", ".join(f"{name} {side['latency_ms']:.1f} ms ({side['tok_s']:.0f} tok/s)"
+                                       for name, side in rec["sides"].items()), flush=True)
+                rows.append(rec)
+                write_results(args, argv, rows)
                 continue
             if not args.no_memory:
                 rec["memory"] = {w: measure_memory(args, row, mode, w) for w in ("ours", "peer")}

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-install_requirements requirements.txt requirements-test.txt
+install_requirements requirements.txt requirements-test.txt requirements-deploy.txt
 python -m pytest tests "$@"

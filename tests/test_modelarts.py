@@ -88,12 +88,13 @@ def test_killed_job_resumes_from_the_bucket_and_ends_like_an_unbroken_run(pretra
     assert kept == sorted(n for n in os.listdir(tmp_path / "cache2" / "train") if n.startswith("checkpoint-"))
 
 
-@pytest.mark.parametrize("runner", ["run_pretrain.py", "run_finetune.py", "run_eval.py"])
+@pytest.mark.parametrize("runner", ["run_pretrain.py", "run_finetune.py", "run_eval.py", "export.py"])
 def test_bucket_url_without_moxing_is_one_line(pretraining_data, tmp_path, runner):  # noqa: F811
     """Every runner takes the keys, and without moxing a bucket is one line before any work."""
     first = {"run_pretrain.py": ["--config", str(pretraining_data / "run.yaml")],
              "run_finetune.py": ["--config", "configs/tasks/squad_v1.yaml"],
-             "run_eval.py": ["--task", "squad_v1", "--data", "dev.json"]}[runner]
+             "run_eval.py": ["--task", "squad_v1", "--data", "dev.json"],
+             "export.py": ["--model_dir", "model", "--file_name", "model"]}[runner]
     result = subprocess.run([sys.executable, f"{ROOT}/{runner}", *first, "--enable_modelarts=True",
                              "--data_url=obs://bucket/data", f"--output_path={tmp_path}"],
                             env=env(), capture_output=True, text=True, cwd=tmp_path)
@@ -116,6 +117,34 @@ def test_run_eval_reads_from_and_writes_to_the_bucket_with_the_local_copier(tmp_
     scores = json.loads((bucket / "out" / "scores.json").read_text())
     assert scores == json.loads(result.stdout) and scores["f1"] == 0.5
     assert (cache / "data" / "gold.conll").exists()
+
+
+def test_export_reads_the_model_from_and_writes_the_graph_to_the_bucket(tmp_path):
+    """export.py with the fake moxing: the model comes from checkpoint_url into load_path, the
+    graph, sidecar and tokenizer files are written in output_path and copied to train_url."""
+    from src.deploy.runtime import load_exported
+    from src.models import load_pretrained
+    from test_export import eager, padded_inputs, tiny_dir
+
+    bucket, cache, log = tmp_path / "bucket", tmp_path / "cache", tmp_path / "moxing.jsonl"
+    model_dir, config = tiny_dir(bucket, "bert", "question_answering")
+    result = subprocess.run([sys.executable, f"{ROOT}/export.py", "--file_name", "exports/squad",
+                             "--batch_size", "2", "--seq_length", "8", "--enable_modelarts=True",
+                             f"--checkpoint_url={model_dir}", f"--train_url={bucket / 'out'}",
+                             f"--load_path={cache / 'checkpoint_path'}", f"--output_path={cache / 'train'}"],
+                            env=env(log), capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert ["copy_parallel", str(model_dir), str(cache / "checkpoint_path")] in calls(log)
+    uploaded = sorted(c[2] for c in calls(log) if c[0] == "copy")
+    assert uploaded == [str(bucket / "out" / name) for name in
+                        ("squad.json", "squad.mindir", "tokenizer_config.json", "vocab.txt")]
+    assert not (tmp_path / "exports").exists()
+    exported = load_exported(str(bucket / "out" / "squad.mindir"))
+    assert exported.record["source"] == str(cache / "checkpoint_path")
+    inputs = padded_inputs(config, "question_answering", 2, 8)
+    expected = eager(load_pretrained(str(model_dir), "question_answering"), inputs)
+    for got, want in zip(exported.run(inputs), expected):
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
 
 
 def test_web_form_arguments_become_overrides():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hf_models import make_hf_model, sample_inputs, torch_inputs
+from hf_models import assert_gradients_match, make_hf_model, sample_inputs, torch_inputs
 from src.models import load_pretrained
 from src.models.conversion import convert
 
@@ -123,7 +123,6 @@ def test_pretraining_gradients_match(case, tmp_path_factory):
     hand-written gradients, src/models/lean_ops.py): a random linear function of the
     pretraining logits, padded batch, graph mode; within 1e-4 of each tensor's largest
     gradient."""
-    from src.models.hf_names import all_pairs
     family = CASES[case][0]
     hf, ours_dir = converted(case, "pretraining", tmp_path_factory)
     ids, mask, types = sample_inputs(family)
@@ -146,19 +145,7 @@ def test_pretraining_gradients_match(case, tmp_path_factory):
         out = model(*inputs)
         out = out if isinstance(out, tuple) else (out,)
         return sum((o * ms.Tensor(w)).sum() for o, w in zip(out, weights))
-    params = model.trainable_params()
-    grads = ms.jit(ms.grad(loss_fn, None, params))(*[ms.Tensor(x) for x in (ids, mask, types)])
-    ours = {p.name: g.asnumpy() for p, g in zip(params, grads)}
-    word = "backbone.embeddings.word_embeddings.embedding_table"
-    ours[word] = ours.pop("mlm.word_embeddings")  # the tied table is listed under the head
-    checked = set()
-    for name, hf_names in all_pairs(model.config, "pretraining"):
-        if name in ours and all(n in hf_grads for n in hf_names):
-            expected = np.concatenate([hf_grads[n] for n in hf_names], 0)
-            scale = max(np.abs(expected).max(), 1e-6)
-            assert np.abs(ours[name] - expected).max() <= TOL * scale, name
-            checked.add(name)
     # RobertaForMaskedLM has no pooler to compare ours with
     unchecked = {"backbone.pooler.dense.weight", "backbone.pooler.dense.bias"} \
         if family == "roberta" else set()
-    assert set(ours) - checked == unchecked, sorted(set(ours) - checked)
+    assert_gradients_match(model, loss_fn, (ids, mask, types), hf_grads, unchecked)

@@ -12,6 +12,7 @@ from typing import Optional
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
+from src.models import portable
 from src.models.config import ModelConfig
 from src.models.dropout import DropoutStream
 from src.models.entities import EntityAwareQueries, EntityEmbeddings
@@ -23,6 +24,16 @@ from src.models.relative import FunctionalRelativePositions
 MASK_VALUE = -1e9
 
 
+def running_count(flags: Tensor, by_matmul: bool = False) -> Tensor:
+    """Inclusive cumulative sum of 0/1 int32 flags (batch, L) along L; by_matmul, as a product
+    with an upper-triangular matrix of ones (the ONNX converter has no CumSum)."""
+    if not by_matmul:
+        return ops.cumsum(flags, 1)
+    index = ops.arange(flags.shape[1], dtype=ms.int32)
+    upper = (index.expand_dims(1) <= index.expand_dims(0)).astype(ms.float32)
+    return ops.matmul(flags.astype(ms.float32), upper).astype(ms.int32)
+
+
 class Embeddings(nn.Cell):
     """Word + position + token type (+ task type) embeddings, normalised, then projected."""
 
@@ -31,6 +42,7 @@ class Embeddings(nn.Cell):
         dim = config.embed_dim
         self.position_type = config.position_embedding_type
         self.pad_token_id = config.pad_token_id
+        self.cumsum_by_matmul = portable.onnx_ops()
         self.word_embeddings = embedding(config, config.vocab_size, dim)
         if self.position_type != "functional_relative":
             self.position_embeddings = embedding(config, config.max_position_embeddings, dim)
@@ -50,7 +62,7 @@ class Embeddings(nn.Cell):
         """0..L-1, or RoBERTa's: pad+1.. over real tokens, pad_token_id at padding."""
         if self.position_type == "padding_offset":
             real = (input_ids != self.pad_token_id).astype(ms.int32)
-            return ops.cumsum(real, 1) * real + self.pad_token_id
+            return running_count(real, self.cumsum_by_matmul) * real + self.pad_token_id
         return ops.arange(input_ids.shape[1], dtype=ms.int32).expand_dims(0)
 
     def construct(self, input_ids: Tensor, token_type_ids: Tensor) -> Tensor:
@@ -70,13 +82,25 @@ class Embeddings(nn.Cell):
 # Heads move between axes by Unstack + Stack rather than Transpose: on CPU each Transpose
 # kernel keeps ~2 outputs' worth of scratch for the life of the graph (~600 MB over a
 # BERT-base training step); these keep none and run as fast (benchmarks/README.md, "Memory").
-def heads_first(x: Tensor) -> Tensor:
+# A graph for the ONNX converter, which has no Unstack, slices and transposes (portable.py).
+def split_qkv(qkv: Tensor, by_slicing: bool = False) -> tuple:
+    """(batch, L, 3, heads, d) -> q, k, v, each (batch, L, heads, d)."""
+    if by_slicing:
+        return qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+    return ops.unstack(qkv, 2)
+
+
+def heads_first(x: Tensor, transpose: bool = False) -> Tensor:
     """(batch, L, heads, d) -> (batch, heads, L, d)."""
+    if transpose:
+        return x.transpose(0, 2, 1, 3)
     return ops.stack(ops.unstack(x, 2), 1)
 
 
-def heads_last(x: Tensor) -> Tensor:
+def heads_last(x: Tensor, transpose: bool = False) -> Tensor:
     """(batch, heads, L, d) -> (batch, L, heads, d)."""
+    if transpose:
+        return x.transpose(0, 2, 1, 3)
     return ops.stack(ops.unstack(x, 1), 2)
 
 
@@ -96,13 +120,15 @@ class SelfAttention(nn.Cell):
         # worth of memory per call on CPU (benchmarks/README.md, "Memory")
         self.context_of = ops.BatchMatMul()
         self.softmax = Softmax(self.scale)
+        self.transpose_heads = portable.onnx_ops()
         self.entity_aware = config.model_type == "luke" and config.use_entity_aware_attention
         if self.entity_aware:
             self.entity_queries = EntityAwareQueries(config)
 
     def split_heads(self, x: Tensor) -> Tensor:
         """(batch, L, hidden) -> (batch, heads, L, head_dim)."""
-        return heads_first(x.reshape(x.shape[0], x.shape[1], self.num_heads, self.head_dim))
+        return heads_first(x.reshape(x.shape[0], x.shape[1], self.num_heads, self.head_dim),
+                           self.transpose_heads)
 
     def entity_aware_scores(self, x: Tensor, q: Tensor, k: Tensor, num_words: int) -> Tensor:
         """LUKE's four score blocks as one matrix: word keys meet the word query (word rows)
@@ -116,7 +142,7 @@ class SelfAttention(nn.Cell):
                   num_words: Optional[int] = None) -> Tensor:
         batch, length, width = x.shape
         qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, self.head_dim)
-        q, k, v = [heads_first(t) for t in ops.unstack(qkv, 2)]
+        q, k, v = [heads_first(t, self.transpose_heads) for t in split_qkv(qkv, self.transpose_heads)]
         if self.entity_aware and num_words is not None:
             scores = self.entity_aware_scores(x, q, k, num_words)
         else:
@@ -128,7 +154,7 @@ class SelfAttention(nn.Cell):
         context = self.context_of(probs, v)
         if relative is not None:
             context = context + FunctionalRelativePositions.value_context(probs, relative)
-        context = heads_last(context).reshape(batch, length, width)
+        context = heads_last(context, self.transpose_heads).reshape(batch, length, width)
         return self.output(context)
 
 

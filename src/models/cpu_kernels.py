@@ -9,9 +9,9 @@ each does the same work in a pass or two.
 
 cpu_kernels.cc is compiled with the system C++ compiler on first use (g++ or $CXX, ~2 s)
 into a cache keyed by the source, flags and CPU, written atomically so concurrent ranks
-can build at once. Used only when the device target is CPU; if there is no compiler, or
-BERT_CPU_KERNELS=0 is set (e.g. to export a graph without the host-specific library), the
-layers fall back to their plain-ops formulas, which compute the same values.
+can build at once. Used only when the device target is CPU and outside a portable build
+(portable.py: what export.py builds); if there is no compiler, or BERT_CPU_KERNELS=0 is
+set, the layers fall back to their plain-ops formulas, which compute the same values.
 """
 import functools
 import hashlib
@@ -27,6 +27,8 @@ from typing import Optional
 import mindspore as ms
 from mindspore import ops
 
+from src.models import portable
+
 logger = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("cpu_kernels.cc")
@@ -37,7 +39,8 @@ CACHE = "BERT_KERNEL_CACHE"
 
 def library() -> Optional[str]:
     """Path of the built kernel library, or None where the plain-ops formulas should run."""
-    if os.environ.get(SWITCH, "1") == "0" or ms.get_context("device_target") != "CPU":
+    if (portable.active() or os.environ.get(SWITCH, "1") == "0"
+            or ms.get_context("device_target") != "CPU"):
         return None
     return _built()
 

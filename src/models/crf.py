@@ -57,10 +57,13 @@ class CRF(nn.Cell):
             alpha = keep * stepped + (1 - keep) * alpha
         return ops.logsumexp(alpha + self.end_transitions, 1)
 
+    def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Transition, start and end scores as numpy, as Viterbi decoding reads them."""
+        return self.transitions.asnumpy(), self.start_transitions.asnumpy(), self.end_transitions.asnumpy()
+
     def decode(self, emissions: np.ndarray, lengths: np.ndarray) -> list[list[int]]:
         """Viterbi: the best label path of each row's first `length` positions."""
-        return viterbi(emissions, lengths, self.transitions.asnumpy(), self.start_transitions.asnumpy(),
-                       self.end_transitions.asnumpy())
+        return viterbi(emissions, lengths, *self.tables())
 
 
 def viterbi(emissions: np.ndarray, lengths: np.ndarray, transitions: np.ndarray, start: np.ndarray,

@@ -6,6 +6,7 @@ as transformers' LukeFor* classes do.
 import mindspore as ms
 from mindspore import Tensor, ops
 
+from src.models import portable
 from src.models.config import ModelConfig
 from src.models.heads import HeadModel, MaskedLMHead
 from src.models.layers import dense
@@ -73,6 +74,15 @@ def mention_ends(position_ids: Tensor):
     return start.astype(ms.int32), end.astype(ms.int32)
 
 
+def states_at(sequence_output: Tensor, index: Tensor, by_matmul: bool = False) -> Tensor:
+    """The word state at index[b, e] of each row: (batch, E, hidden); by_matmul, as a product with
+    one-hot rows (exact: the ONNX converter's Gather drops batch_dims)."""
+    if not by_matmul:
+        return ops.gather(sequence_output, index, 1, batch_dims=1)
+    one_hot = index.expand_dims(-1) == ops.arange(sequence_output.shape[1], dtype=ms.int32)
+    return ops.BatchMatMul()(one_hot.astype(sequence_output.dtype), sequence_output)
+
+
 class EntitySpanClassificationModel(HeadModel):
     """A label per candidate span (span NER as in the LUKE paper): the word states at the
     span's first and last token beside the span entity's state."""
@@ -81,6 +91,7 @@ class EntitySpanClassificationModel(HeadModel):
         super().__init__(config)
         self.dropout = self.stream.dropout(config.hidden_dropout_prob)
         self.classifier = dense(config, 3 * config.hidden_size, config.num_labels)
+        self.gather_by_matmul = portable.onnx_ops()
 
     def construct(self, input_ids, attention_mask, token_type_ids, entity_ids,
                   entity_attention_mask, entity_token_type_ids, entity_position_ids):
@@ -88,8 +99,8 @@ class EntitySpanClassificationModel(HeadModel):
             input_ids, attention_mask, token_type_ids, entity_ids, entity_attention_mask,
             entity_token_type_ids, entity_position_ids)
         start, end = mention_ends(entity_position_ids)
-        features = ops.concat((ops.gather(sequence_output, start, 1, batch_dims=1),
-                               ops.gather(sequence_output, end, 1, batch_dims=1),
+        features = ops.concat((states_at(sequence_output, start, self.gather_by_matmul),
+                               states_at(sequence_output, end, self.gather_by_matmul),
                                entity_output), -1)
         return self.classifier(self.dropout(features))
 

@@ -87,7 +87,7 @@ class Evaluation:
     batch_size: int = 32
     _predictor: Optional["Predictor"] = None
 
-    def predict(self, model: nn.Cell, inputs: tuple) -> list[np.ndarray]:
+    def predict(self, model: Any, inputs: tuple) -> list[np.ndarray]:
         """The model's outputs over all rows, through one compiled Predictor kept across calls."""
         if self._predictor is None or self._predictor.model is not model:
             self._predictor = Predictor(model, self.batch_size)
@@ -102,14 +102,20 @@ class Evaluation:
 
 class Predictor:
     """Runs a model over rows in batches of one fixed shape (the last one padded), so graph mode
-    compiles once; returns each output concatenated over all rows."""
+    compiles once; returns each output concatenated over all rows. The model is a Cell, or an
+    exported graph (src/deploy/runtime.py: `run` on numpy batches, its own static batch)."""
 
-    def __init__(self, model: nn.Cell, batch_size: int):
-        import mindspore as ms
-
+    def __init__(self, model: Any, batch_size: int):
         self.model = model
-        self.forward = ms.jit(model)
         self.batch_size = batch_size
+        if isinstance(model, nn.Cell):
+            import mindspore as ms
+
+            compiled = ms.jit(model)
+            self.forward = lambda batch: _as_arrays(compiled(*(Tensor(x) for x in batch)))
+        else:
+            self.forward = model.run
+            self.batch_size = model.static_batch or batch_size
 
     def __call__(self, inputs: tuple) -> list[np.ndarray]:
         rows = len(inputs[0])
@@ -117,14 +123,16 @@ class Predictor:
         for start in tqdm(range(0, rows, self.batch_size), desc="predicting", unit="batch",
                           disable=None, leave=False):
             batch = [_pad_rows(x[start:start + self.batch_size], self.batch_size) for x in inputs]
-            out = self.forward(*(Tensor(x) for x in batch))
-            out = out if isinstance(out, tuple) else (out,)
             kept = min(self.batch_size, rows - start)
-            for index, value in enumerate(out):
+            for index, value in enumerate(self.forward(batch)):
                 if len(outputs) <= index:
                     outputs.append([])
-                outputs[index].append(value.asnumpy()[:kept])
+                outputs[index].append(value[:kept])
         return [np.concatenate(parts) for parts in outputs]
+
+
+def _as_arrays(out) -> list[np.ndarray]:
+    return [value.asnumpy() for value in (out if isinstance(out, tuple) else (out,))]
 
 
 def _pad_rows(array: np.ndarray, rows: int) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Pretraining glue: MindRecord batches per rank, the MLM (+NSP/SOP) loss, and evaluation."""
+"""Pretraining glue: MindRecord batches per rank, the MLM (+NSP/SOP, or LUKE's masked-entity)
+loss, and evaluation."""
 from typing import Dict, Iterator
 
 import mindspore as ms
@@ -8,7 +9,7 @@ from mindspore import Tensor, nn
 from src.data.pretraining.records import create_pretraining_dataset
 from src.errors import UserError
 from src.models.heads import PAIR_OBJECTIVE
-from src.training.losses import pretraining_loss
+from src.training.losses import pretraining_loss, weighted_cross_entropy
 
 
 class MindRecordSource:
@@ -40,7 +41,10 @@ class MindRecordSource:
 
 
 def loss_function(model: nn.Cell):
-    """loss(*batch) over the seven zoo columns, with the pair loss where the family has one."""
+    """loss(*batch) over the seven zoo columns, with the pair loss where the family has one;
+    LUKE files add seven entity columns and the masked-entity loss."""
+    if model.config.model_type == "luke":
+        return luke_loss_function(model)
     use_pair = model.config.model_type in PAIR_OBJECTIVE
 
     def loss(input_ids, input_mask, segment_ids, pair_labels, positions, masked_ids, weights):
@@ -51,14 +55,46 @@ def loss_function(model: nn.Cell):
     return loss
 
 
+def luke_loss_function(model: nn.Cell):
+    """Masked words plus masked entities (LukeForMaskedLM's mlm_loss + mep_loss), each
+    projected at its masked positions only."""
+    def loss(input_ids, input_mask, segment_ids, pair_labels, positions, masked_ids, weights,
+             entity_ids, entity_positions, entity_segments, entity_mask, masked_entity_positions,
+             masked_entity_ids, masked_entity_weights):
+        mlm, entity = model(input_ids, input_mask, segment_ids, entity_ids, entity_mask,
+                            entity_segments, entity_positions, positions, masked_entity_positions)
+        return (pretraining_loss(mlm, masked_ids, weights)
+                + weighted_cross_entropy(entity, masked_entity_ids, masked_entity_weights))
+    return loss
+
+
 def masked_tokens(batch: tuple) -> int:
     """Tokens a batch carries (real ones, not padding), for tokens/s."""
     return int(batch[1].asnumpy().sum())
 
 
+class MaskedAccuracy:
+    """Accuracy over weighted masked slots, beside always guessing the most frequent label."""
+
+    def __init__(self):
+        self.hits = self.total = 0.0
+        self.label_counts: Dict[int, float] = {}
+
+    def add(self, logits, labels, weights) -> None:
+        self.hits += float(((logits.argmax(-1) == labels) * weights).sum())
+        self.total += float(weights.sum())
+        for label, weight in zip(labels.ravel(), weights.ravel()):
+            self.label_counts[int(label)] = self.label_counts.get(int(label), 0.0) + float(weight)
+
+    def result(self, name: str) -> Dict[str, float]:
+        total = max(self.total, 1.0)
+        return {f"eval_{name}_accuracy": self.hits / total,
+                f"eval_{name}_baseline": max(self.label_counts.values(), default=0.0) / total}
+
+
 class Evaluator:
-    """MLM accuracy (and NSP/SOP accuracy) on a held-out folder, beside the accuracy of
-    always guessing the most frequent masked token."""
+    """MLM accuracy (and NSP/SOP, or LUKE's masked-entity, accuracy) on a held-out folder,
+    beside the accuracy of always guessing the most frequent masked token (entity)."""
 
     def __init__(self, model: nn.Cell, data_dir: str, batch_size: int, max_batches: int):
         self.model = model
@@ -66,25 +102,33 @@ class Evaluator:
         self.dataset = create_pretraining_dataset(data_dir, batch_size, shuffle=False)
         self.max_batches = max_batches
         self.use_pair = model.config.model_type in PAIR_OBJECTIVE
+        self.use_entities = model.config.model_type == "luke"
 
     def __call__(self) -> Dict[str, float]:
-        hits = total = pair_hits = pairs = 0
-        label_counts: Dict[int, float] = {}
+        words, entities = MaskedAccuracy(), MaskedAccuracy()
+        pair_hits = pairs = 0
         rows = self.dataset.create_tuple_iterator(num_epochs=1, output_numpy=True)
-        for index, (ids, mask, types, labels, positions, masked_ids, weights) in enumerate(rows):
+        for index, row in enumerate(rows):
             if index >= self.max_batches:
                 break
-            out = self.forward(*(Tensor(x) for x in (ids, mask, types, positions)))
-            mlm = (out[0] if self.use_pair else out).asnumpy()
-            hits += float(((mlm.argmax(-1) == masked_ids) * weights).sum())
-            total += float(weights.sum())
-            for token, weight in zip(masked_ids.ravel(), weights.ravel()):
-                label_counts[int(token)] = label_counts.get(int(token), 0.0) + float(weight)
+            ids, mask, types, labels, positions, masked_ids, weights = row[:7]
+            if self.use_entities:
+                entity_ids, entity_positions, entity_segments, entity_mask, masked_entities, \
+                    masked_entity_ids, entity_weights = row[7:]
+                out = self.forward(*(Tensor(x) for x in (
+                    ids, mask, types, entity_ids, entity_mask, entity_segments, entity_positions,
+                    positions, masked_entities)))
+                entities.add(out[1].asnumpy(), masked_entity_ids, entity_weights)
+            else:
+                out = self.forward(*(Tensor(x) for x in (ids, mask, types, positions)))
+            words.add((out[0] if self.use_pair or self.use_entities else out).asnumpy(),
+                      masked_ids, weights)
             if self.use_pair:
                 pair_hits += int((out[1].asnumpy().argmax(-1) == labels.reshape(-1)).sum())
                 pairs += len(labels)
-        result = {"eval_mlm_accuracy": hits / max(total, 1.0),
-                  "eval_mlm_baseline": max(label_counts.values(), default=0.0) / max(total, 1.0)}
+        result = words.result("mlm")
+        if self.use_entities:
+            result.update(entities.result("entity"))
         if self.use_pair:
             result["eval_pair_accuracy"] = pair_hits / max(pairs, 1)
         return result

@@ -26,6 +26,17 @@ def pack_words(label_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order * mask, mask
 
 
+def word_paths(logits: np.ndarray, label_ids: np.ndarray, crf=None) -> list[list[int]]:
+    """Each row's label ids for its words (first sub-tokens): Viterbi over the CRF's tables
+    (a CRF cell or an export's, anything with `tables()`), else the best label per word."""
+    positions, mask = pack_words(label_ids)
+    scores = np.take_along_axis(logits, positions[:, :, None], 1)
+    lengths = mask.sum(1)
+    if crf is not None:
+        return viterbi(scores, lengths, *crf.tables())
+    return [row[:length].argmax(-1).tolist() for row, length in zip(scores, lengths)]
+
+
 class TokenClassification(Task):
     head = "token_classification"
     columns = INPUTS + ("label_ids",)
@@ -74,15 +85,7 @@ class NerEvaluation(Evaluation):
 
     def __call__(self, model: nn.Cell) -> Dict[str, float]:
         (logits,) = self.predict(model, tuple(self.columns[name] for name in INPUTS))
-        positions, mask = pack_words(self.columns["label_ids"])
-        scores = np.take_along_axis(logits, positions[:, :, None], 1)
-        lengths = mask.sum(1)
-        if self.spec.get("use_crf"):
-            crf = model.crf
-            paths = viterbi(scores, lengths, crf.transitions.asnumpy(), crf.start_transitions.asnumpy(),
-                            crf.end_transitions.asnumpy())
-        else:
-            paths = [row[:length].argmax(-1).tolist() for row, length in zip(scores, lengths)]
+        paths = word_paths(logits, self.columns["label_ids"], model.crf if self.spec.get("use_crf") else None)
         self.predicted = [[self.labels[i] for i in path] + ["O"] * (len(self.examples[index].words) - len(path))
                           for path, index in zip(paths, self.columns["example_index"])]
         gold = [tags.split() for tags in self.columns["tags"]]

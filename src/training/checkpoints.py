@@ -19,6 +19,7 @@ from src.errors import UserError
 from src.files import atomic_dir
 from src.models import save_pretrained
 from src.models.weights import find_weights, load_into, read_weights
+from src.data.entities.vocab import ENTITY_VOCAB_FILES
 from src.data.tokenization import TOKENIZER_FILES
 
 LAST = "model_last"
@@ -97,7 +98,7 @@ def copy_tokenizer(tokenizer_dir: Optional[str], dst: str) -> None:
     """Put the tokenizer files beside the weights so the folder is a full model directory."""
     if not tokenizer_dir:
         return
-    for name in TOKENIZER_FILES + ("tokenizer_config.json",):
+    for name in TOKENIZER_FILES + ENTITY_VOCAB_FILES + ("tokenizer_config.json",):
         src = os.path.join(tokenizer_dir, name)
         if os.path.isfile(src):
             shutil.copy(src, os.path.join(dst, name))

@@ -82,6 +82,15 @@ class ChunkResult:
     skipped: Counter
 
 
+def continuation_ids(tokenizer: Tokenizer) -> np.ndarray:
+    """Per token id: whether the piece continues a word (WordPiece '##x', BPE without 'Ġ', spm without '▁')."""
+    continues = _WORD_CONTINUATION[tokenizer.kind]
+    vocab = tokenizer.backend.get_vocab(with_added_tokens=True)
+    continuation = np.zeros(tokenizer.vocab_size, dtype=bool)
+    continuation[[i for token, i in vocab.items() if continues(token)]] = True
+    return continuation
+
+
 def truncate_pair(first: Segments, second: Segments, max_tokens: int, rng: np.random.Generator) -> bool:
     """The BERT paper's truncation: trim the longer segment one token at a time, randomly front or back."""
     excess = len(first.ids) + len(second.ids) - max_tokens
@@ -109,10 +118,7 @@ class InstanceBuilder:
         self.cls_id, self.sep_id, self.pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
         self._jieba = _load_jieba() if options.chinese_wwm else None
         self._word_units = options.whole_word_mask or options.chinese_wwm  # else each token is its own word
-        continues = _WORD_CONTINUATION[tokenizer.kind]
-        vocab = tokenizer.backend.get_vocab(with_added_tokens=True)
-        self._continuation = np.zeros(tokenizer.vocab_size, dtype=bool)  # per id: a piece inside a word
-        self._continuation[[i for token, i in vocab.items() if continues(token)]] = True
+        self._continuation = continuation_ids(tokenizer)
 
     def build(self, index: int, documents: list[list[str]]) -> ChunkResult:
         """All instances of one chunk (dupe_factor passes, shuffled, masked if static)."""

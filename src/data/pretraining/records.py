@@ -18,6 +18,7 @@ from tqdm import tqdm
 from src.data.corpus import Progress, list_files, read_documents
 from src.data.mindrecord import MANIFEST, SCHEMA_VERSION, ShardedWriter, write_manifest
 from src.data.pretraining.instances import ChunkResult, InstanceBuilder, PretrainOptions, load_builder
+from src.data.pretraining.luke import ENTITY_COLUMNS, MASKED_ENTITY_COLUMNS, LukeRows
 from src.data.pretraining.masking import DynamicMasker, masking_spec
 from src.errors import UserError
 from src.files import atomic_dir
@@ -191,7 +192,9 @@ def read_schema_version(path: str) -> int:
 def create_pretraining_dataset(data_dir: str, batch_size: int | None = None, shuffle: bool = True,
                                num_shards: int | None = None, shard_id: int | None = None, seed: int = 0,
                                drop_remainder: bool = True, num_parallel_workers: int | None = None) -> Any:
-    """A `mindspore.dataset` pipeline over a pretraining folder yielding the model zoo's seven columns.
+    """A `mindspore.dataset` pipeline over a pretraining folder yielding the model zoo's seven columns
+    (LUKE files: then entity_ids, entity_position_ids, entity_segment_ids, entity_attention_mask,
+    masked_entity_positions, masked_entity_ids, masked_entity_weights).
 
     Rows are shuffled globally, split across ranks by (num_shards, shard_id), and, for dynamic
     files, masked anew each epoch by a map seeded from (seed, shard_id).
@@ -209,11 +212,17 @@ def create_pretraining_dataset(data_dir: str, batch_size: int | None = None, shu
         raise UserError("num_shards and shard_id go together: pass both (data parallel) or neither")
     dataset = ds.MindDataset(files, shuffle=shuffle, num_shards=num_shards, shard_id=shard_id,
                              num_parallel_workers=num_parallel_workers)
-    if manifest["options"]["masking"] == "dynamic":
+    columns = list(PRETRAINING_COLUMNS)
+    if manifest["options"].get("objective") == "luke":
+        rows = LukeRows(manifest, seed * 1_000_003 + (shard_id or 0))
+        dataset = dataset.map(operations=rows, input_columns=rows.input_columns, output_columns=rows.output_columns,
+                              num_parallel_workers=1)
+        columns += [*ENTITY_COLUMNS, *MASKED_ENTITY_COLUMNS]
+    elif manifest["options"]["masking"] == "dynamic":
         masker = DynamicMasker(masking_spec(manifest), seed * 1_000_003 + (shard_id or 0))
         dataset = dataset.map(operations=masker, input_columns=["input_ids", "word_starts"],
                               output_columns=["input_ids", *MASKED_COLUMNS], num_parallel_workers=1)
-    dataset = dataset.project(list(PRETRAINING_COLUMNS))
+    dataset = dataset.project(columns)
     if batch_size:
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     return dataset

@@ -8,8 +8,11 @@ BERT/ALBERT, <s> Q </s></s> C </s> for RoBERTa). doc_stride is the step between 
 the BERT seed (HF run_qa's `stride` is the overlap instead).
 """
 import itertools
+import multiprocessing
+import os
+import signal
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -17,6 +20,7 @@ import tokenizers
 from tqdm import tqdm
 
 from src.data.tasks.squad import SquadExample, SquadOptions
+from src.data.tasks.squad_entities import ENTITY_COLUMNS, SquadEntities, WindowLayout, pad_entity_columns
 from src.data.tokenization import Tokenizer
 
 UNIQUE_ID_BASE = 1_000_000_000
@@ -43,7 +47,12 @@ class SquadFeatures:
     unique_ids: np.ndarray | None = None
     example_index: np.ndarray | None = None
     token_offsets: np.ndarray | None = None
+    entity_ids: np.ndarray | None = None
+    entity_position_ids: np.ndarray | None = None
+    entity_segment_ids: np.ndarray | None = None
+    entity_attention_mask: np.ndarray | None = None
     counts: Counter = field(default_factory=Counter)
+    entity_counts: Counter = field(default_factory=Counter)
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -86,8 +95,11 @@ def pair_template(tokenizer: Tokenizer) -> PairTemplate:
 
 
 def build_squad_features(examples: Sequence[SquadExample], tokenizer: Tokenizer, options: SquadOptions,
-                         is_training: bool, progress: bool = False) -> SquadFeatures:
-    """Tokenize and window the examples into features; training targets or evaluation offsets by is_training.
+                         is_training: bool, progress: bool = False, entities: SquadEntities | None = None,
+                         workers: int = 1) -> SquadFeatures:
+    """Tokenize and window the examples into features; training targets or evaluation offsets by is_training;
+    LUKE's entity columns too, given `entities` (a linker over a mention DB). Chunks of CHUNK_EXAMPLES
+    examples are built in `workers` processes and joined in order: the same features for any number.
 
     Training skips an answerable example with no usable answer (`no_usable_answer`) or whose answer
     covers no token (`answer_not_tokenized`); a window without the answer, and every window of an
@@ -97,19 +109,69 @@ def build_squad_features(examples: Sequence[SquadExample], tokenizer: Tokenizer,
     """
     template = pair_template(tokenizer)
     options.check(template.special_count)
-    counts: Counter = Counter()
+    counts, entity_counts = Counter(), Counter()
     parts = []
+    setup = _ChunkSetup(tokenizer, template, options, is_training, entities)
+    chunks = [(first, examples[first:first + CHUNK_EXAMPLES]) for first in range(0, len(examples), CHUNK_EXAMPLES)]
     with tqdm(total=len(examples), unit="examples", desc="squad features", disable=None if progress else True) as bar:
-        for first in range(0, len(examples), CHUNK_EXAMPLES):
-            chunk = examples[first:first + CHUNK_EXAMPLES]
-            parts.append(_build_chunk(chunk, first, tokenizer, template, options, is_training, counts))
-            bar.update(len(chunk))
+        for built, chunk_counts, chunk_entity_counts, size in _chunk_results(setup, chunks, workers):
+            parts.append(built)
+            counts.update(chunk_counts)
+            entity_counts.update(chunk_entity_counts)
+            bar.update(size)
     columns = TRAIN_COLUMNS if is_training else EVAL_COLUMNS
+    if entities is not None and parts:
+        columns, parts = columns + ENTITY_COLUMNS, pad_entity_columns(parts, entities.pad_id)
     joined = {name: np.concatenate([part[name] for part in parts]) if parts else _empty(name, options)
               for name in columns if name != "unique_ids"}
     if not is_training:
         joined["unique_ids"] = np.arange(len(joined["input_ids"]), dtype=np.int32) + UNIQUE_ID_BASE
-    return SquadFeatures(**joined, counts=+counts)
+    return SquadFeatures(**joined, counts=+counts, entity_counts=entity_counts)
+
+
+@dataclass(frozen=True)
+class _ChunkSetup:
+    """What building a chunk needs besides its examples (sent once to each worker process)."""
+
+    tokenizer: Tokenizer
+    template: PairTemplate
+    options: SquadOptions
+    is_training: bool
+    entities: SquadEntities | None
+
+
+def _chunk_results(setup: _ChunkSetup, chunks: list[tuple[int, Sequence[SquadExample]]],
+                   workers: int) -> Iterator[tuple[dict[str, np.ndarray], Counter, Counter, int]]:
+    """Each chunk's columns and counts, in chunk order: here, or in a spawn pool of `workers` processes."""
+    if workers == 1:
+        yield from (_counted_chunk(setup, first, chunk) for first, chunk in chunks)
+        return
+    with multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(setup,)) as pool:
+        yield from pool.imap(_chunk_in_worker, chunks)
+
+
+def _counted_chunk(setup: _ChunkSetup, first: int,
+                   chunk: Sequence[SquadExample]) -> tuple[dict[str, np.ndarray], Counter, Counter, int]:
+    """One chunk's columns, its feature counts and entity counts, and its size."""
+    counts, entity_counts = Counter(), Counter()
+    built = _build_chunk(chunk, first, setup.tokenizer, setup.template, setup.options, setup.is_training, counts,
+                         setup.entities, entity_counts)
+    return built, counts, entity_counts, len(chunk)
+
+
+_WORKER_SETUP: list[_ChunkSetup] = []
+
+
+def _init_worker(setup: _ChunkSetup) -> None:
+    """Worker process start: Ctrl-C left to the parent, one tokenizer thread, the setup kept."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ["RAYON_NUM_THREADS"] = "1"
+    _WORKER_SETUP.append(setup)
+
+
+def _chunk_in_worker(item: tuple[int, Sequence[SquadExample]]) -> tuple[dict[str, np.ndarray], Counter, Counter, int]:
+    """Build one (first index, examples) chunk in a worker process."""
+    return _counted_chunk(_WORKER_SETUP[0], *item)
 
 
 def eval_columns(features: SquadFeatures, examples: Sequence[SquadExample]) -> dict[str, np.ndarray]:
@@ -192,29 +254,47 @@ def _char_bases(texts: list[str]) -> np.ndarray:
 
 
 def _build_chunk(examples: Sequence[SquadExample], first: int, tokenizer: Tokenizer, template: PairTemplate,
-                 options: SquadOptions, is_training: bool, counts: Counter) -> dict[str, np.ndarray]:
+                 options: SquadOptions, is_training: bool, counts: Counter, entities: SquadEntities | None,
+                 entity_counts: Counter) -> dict[str, np.ndarray]:
     """Features of one chunk of examples (first = the chunk's index in the whole list)."""
     if is_training:
         examples = [example for example in examples if example.is_impossible or _usable(example, counts)]
     code_of: dict[str, int] = {}
     codes = np.array([code_of.setdefault(example.context, len(code_of)) for example in examples], dtype=np.int64)
     contexts = list(code_of)
-    questions = _tokenize(tokenizer.backend, [example.question for example in examples], with_offsets=False)
+    question_texts = [example.question for example in examples]
+    questions = _tokenize(tokenizer.backend, question_texts, with_offsets=entities is not None)
     context_tokens = _tokenize(tokenizer.backend, contexts, with_offsets=True)
     spans = _trim_offsets(contexts, context_tokens)
     counts["question_truncated"] += int((questions.lengths > options.max_query_length).sum())
+    local = spans - np.repeat(_char_bases(contexts), context_tokens.lengths)[:, None]
     if not is_training:
         windows = _Windows(questions, context_tokens, codes, template, options)
-        local = spans - np.repeat(_char_bases(contexts), context_tokens.lengths)[:, None]
         built = windows.gather(tokenizer.pad_token_id, local)
         built["example_index"] = (first + windows.example).astype(np.int32)
-        return built
-    answers = _answer_tokens(examples, codes, contexts, context_tokens, spans, counts)
-    usable = answers[:, 0] >= -1
-    windows = _Windows(_select(questions, usable), context_tokens, codes[usable], template, options)
-    built = windows.gather(tokenizer.pad_token_id)
-    built.update(windows.targets(answers[usable], counts))
+        kept = np.arange(len(examples))
+    else:
+        answers = _answer_tokens(examples, codes, contexts, context_tokens, spans, counts)
+        usable = answers[:, 0] >= -1
+        windows = _Windows(_select(questions, usable), context_tokens, codes[usable], template, options)
+        built = windows.gather(tokenizer.pad_token_id)
+        built.update(windows.targets(answers[usable], counts))
+        kept = np.flatnonzero(usable)
+    if entities is not None:
+        question_spans = _split(_trim_offsets(question_texts, questions)
+                                - np.repeat(_char_bases(question_texts), questions.lengths)[:, None], questions)
+        layout = WindowLayout(windows.example, windows.window_start, windows.window_length, windows.question_length,
+                              len(template.prefix), windows.context_column, template.question_type,
+                              template.context_type)
+        built.update(entities.columns([examples[i].title for i in kept], [question_texts[i] for i in kept],
+                                      [question_spans[i] for i in kept], contexts, _split(local, context_tokens),
+                                      codes[kept], layout, entity_counts))
     return built
+
+
+def _split(spans: np.ndarray, tokens: _Tokens) -> list[np.ndarray]:
+    """Per text, its rows of a flat per-token array."""
+    return [spans[start:start + length] for start, length in zip(tokens.starts.tolist(), tokens.lengths.tolist())]
 
 
 def _usable(example: SquadExample, counts: Counter) -> bool:
