@@ -5,7 +5,7 @@ import json
 import random
 from pathlib import Path
 
-from task_files import CITIES, FILLER, PEOPLE, conll
+from task_files import ANSWERS, CITIES, FILLER, PEOPLE, conll
 
 COMPANIES = ["acme", "globex", "initech", "umbrella"]
 DAYS = ["monday", "friday", "sunday"]
@@ -17,7 +17,15 @@ KINDS = {"person": ([f"{first} {last}" for first, last in PEOPLE], ["person", "e
 # TACRED: the object's kind -> the relation between a person subject and it
 RELATIONS = {"city": "per:city_of_birth", "company": "per:employee_of", "person": "per:spouse",
              "age": "per:age"}
-ENTITIES = ["[PAD]", "[UNK]", "[MASK]", "[MASK2]"]
+# SQuAD linking: the generated SQuAD article ("generated") links each answer word to its own page
+LINKED = {word: word.capitalize() for word in ANSWERS}
+ENTITIES = ["[PAD]", "[UNK]", "[MASK]", "[MASK2]", *LINKED.values()]
+
+
+def wiki_pages() -> dict[str, str]:
+    """Pages of a tiny Wikipedia dump (tests/wiki_dumps.py) for a mention DB that links the SQuAD answers."""
+    anchors = " ".join(f"[[{title}|{word}]]" for word, title in LINKED.items())
+    return {"Generated": f"A page that names {anchors}.", **{title: "A page." for title in LINKED.values()}}
 
 
 def _filler(rng: random.Random, low: int, high: int) -> list[str]:

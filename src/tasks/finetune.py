@@ -149,6 +149,7 @@ def task_spec(config: FinetuneConfig, manifest: Dict[str, Any]) -> Dict[str, Any
             "options": manifest.get("options", {}), "use_crf": config.use_crf,
             # LUKE features with entity columns: the model takes its seven inputs
             "entity_inputs": all(name in manifest.get("columns", {}) for name in ENTITY_COLUMNS),
+            "entities": manifest.get("entities"),  # how entity-linked SQuAD features were linked
             "n_best_size": config.n_best_size,
             "max_answer_length": config.max_answer_length,
             "null_score_diff_threshold": config.null_score_diff_threshold}

@@ -1,15 +1,20 @@
 """SQuAD v1.1/v2.0 and CMRC2018: span start/end head, its loss, n-best postprocessing, official scores.
 
-Features that carry LUKE's entity columns (entity-linked SQuAD) feed the model its seven inputs; all
-others, a LUKE model's included, the three word inputs (LUKE then runs as RoBERTa)."""
-from typing import Any, Callable, Dict
+Features that carry LUKE's entity columns (entity-linked SQuAD) feed the model its seven inputs, and the
+raw dev file is linked as the training features were (their manifest's "entities" record); all others,
+a LUKE model's included, the three word inputs (LUKE then runs as RoBERTa)."""
+from typing import Any, Callable, Dict, Optional
 
 from mindspore import nn
 
+from src.data.entities.linking import EntityLinker, EntityOptions
+from src.data.entities.mention_db import MentionDB
 from src.data.json_files import load_json
 from src.data.tasks.squad import SquadOptions, read_squad
+from src.data.tasks.squad_entities import SquadEntities
 from src.data.tasks.squad_features import TRAIN_COLUMNS, build_squad_features, eval_columns
 from src.data.tasks.squad_postprocess import postprocess_squad, write_predictions
+from src.errors import UserError
 from src.metrics.scoring import score_squad
 from src.tasks.entity_task import INPUTS
 from src.tasks.finetune import Evaluation, Task, recorded_options
@@ -22,6 +27,20 @@ WORD_INPUTS, ENTITY_INPUTS = INPUTS[:3], INPUTS[3:]
 def model_inputs(columns: Dict[str, Any]) -> tuple:
     """The names of the model's inputs among `columns`: all seven when the entity columns are there."""
     return INPUTS if all(name in columns for name in ENTITY_INPUTS) else WORD_INPUTS
+
+
+def recorded_linker(record: Optional[Dict[str, Any]], tokenizer) -> Optional[SquadEntities]:
+    """The entity linking the training features had (None when they had none), over the model's entity
+    vocabulary; a vocabulary other than the one the features were linked with is a UserError."""
+    if not record:
+        return None
+    vocab = getattr(tokenizer, "entity_vocab", None)
+    if vocab is None or vocab.fingerprint() != record["entity_vocab"]["fingerprint"]:
+        raise UserError(f"{tokenizer.source}: not the entity vocabulary the SQuAD features were linked with "
+                        f"({record['entity_vocab']['file']}); rebuild them with this model directory")
+    redirects = MentionDB(record["model_redirects"]) if record.get("model_redirects") else None
+    return SquadEntities(EntityLinker(MentionDB(record["mention_db"]), vocab,
+                                      recorded_options(EntityOptions, record["options"]), redirects))
 
 
 class QuestionAnswering(Task):
@@ -52,7 +71,8 @@ class SquadEvaluation(Evaluation):
         self.data = load_json(path)  # parsed once: examples for features, the whole file for scoring
         examples, self.skipped = read_squad(path, self.data)
         features = build_squad_features(examples, tokenizer, recorded_options(SquadOptions, spec["options"]),
-                                        is_training=False, progress=True)
+                                        is_training=False, progress=True,
+                                        entities=recorded_linker(spec.get("entities"), tokenizer))
         self.columns = eval_columns(features, examples)
         if model_inputs(self.columns) == INPUTS:  # mention positions may come flat: (rows, E * max_mention_length)
             rows, entities = self.columns["entity_ids"].shape
