@@ -21,7 +21,8 @@ from src.models import build_model, load_pretrained, save_pretrained
 from src.models.config import ModelConfig
 from src.models.weights import read_weights
 from src.tasks.finetune import FinetuneConfig, task_spec
-from src.tasks.question_answering import QuestionAnswering, model_inputs
+from src.errors import UserError
+from src.tasks.question_answering import QuestionAnswering, model_inputs, recorded_linker
 from src.training.losses import span_loss
 from task_files import write_all
 from test_finetune_runs import ROOT, TRAINING, run
@@ -253,3 +254,13 @@ def test_luke_squad_config_holds_the_seeds_hyper_parameters():
             config.n_best_size, config.max_answer_length) == ("squad", "squad_v1", 12e-6, 2, 2, 0.09, 0.9, 0.98,
                                                               1e-6, 0.01, 14, 20, 30)
     assert config.freeze == ["*entity_embeddings.entity_embeddings.*"]
+
+
+def test_dev_linking_refuses_another_entity_vocabulary(setup):
+    _, _, model_dir = setup
+    record = {"mention_db": "unused", "model_redirects": None, "options": {},
+              "entity_vocab": {"file": "/elsewhere/entity_vocab.json", "fingerprint": "0" * 64}}
+    with pytest.raises(UserError, match="not the entity vocabulary the SQuAD features were linked with "
+                                        r"\(/elsewhere/entity_vocab.json\)"):
+        recorded_linker(record, load_tokenizer(model_dir))
+    assert recorded_linker(None, load_tokenizer(model_dir)) is None
