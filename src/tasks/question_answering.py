@@ -74,9 +74,6 @@ class SquadEvaluation(Evaluation):
                                         is_training=False, progress=True,
                                         entities=recorded_linker(spec.get("entities"), tokenizer))
         self.columns = eval_columns(features, examples)
-        if model_inputs(self.columns) == INPUTS:  # mention positions may come flat: (rows, E * max_mention_length)
-            rows, entities = self.columns["entity_ids"].shape
-            self.columns["entity_position_ids"] = self.columns["entity_position_ids"].reshape(rows, entities, -1)
         self.outputs = ({}, {}, {})
         self.scores: Dict[str, Any] = {}
 

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 def trained_params(model: nn.Cell, patterns: Sequence[str]) -> List[Parameter]:
     """The model's trainable parameters less those a pattern matches (by weight file name or parameter
     name); a pattern that matches none, or one that is not a string, is a UserError naming it."""
-    named = [(name, param) for name, param in weights_of(model)] + [(p.name, p) for p in model.trainable_params()]
+    named = weights_of(model) + [(param.name, param) for param in model.trainable_params()]
     frozen = {}
     for pattern in patterns:
         if not isinstance(pattern, str) or not pattern:
