@@ -9,6 +9,7 @@ import numpy as np
 from mindspore import Tensor, nn
 from tqdm import tqdm
 
+from src.data.tasks.entity_features import ENTITY_COLUMNS
 from src.data.tasks.task_records import task_batch_count, task_batches
 from src.errors import UserError
 from src.training.config import TrainConfig
@@ -146,6 +147,9 @@ def task_spec(config: FinetuneConfig, manifest: Dict[str, Any]) -> Dict[str, Any
             "labels": manifest.get("labels"), "regression": manifest.get("regression", False),
             "version_2_with_negative": manifest.get("version_2_with_negative", False),
             "options": manifest.get("options", {}), "use_crf": config.use_crf,
+            # LUKE features with entity columns: the model takes its seven inputs
+            "entity_inputs": all(name in manifest.get("columns", {}) for name in ENTITY_COLUMNS),
+            "entities": manifest.get("entities"),  # how entity-linked SQuAD features were linked
             "n_best_size": config.n_best_size,
             "max_answer_length": config.max_answer_length,
             "null_score_diff_threshold": config.null_score_diff_threshold}

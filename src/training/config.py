@@ -1,6 +1,6 @@
 """Run configs: what every training run needs, and what pretraining adds (seeds' key names)."""
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import List, Optional
 
 from src.cluster.modelarts import ModelArtsConfig
 
@@ -25,6 +25,8 @@ class TrainConfig(ModelArtsConfig):
     eps: float = 1e-6
     accumulation_steps: int = 1
     max_grad_norm: float = 1.0
+    # parameter name patterns (fnmatch) left out of training: no gradient, no update (src/training/freezing.py)
+    freeze: List[str] = field(default_factory=list)
     save_checkpoint_steps: int = 1000
     save_checkpoint_num: int = 3
     enable_lossscale: bool = False

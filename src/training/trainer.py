@@ -21,6 +21,7 @@ from src.training.checkpoints import BEST, check_space, check_writable, checkpoi
     last_checkpoint, load_checkpoint, save_checkpoint
 from src.training.config import TrainConfig
 from src.training.distributed import synchronize
+from src.training.freezing import trained_params
 from src.training.metrics_log import MetricsLog
 from src.training.optimizers import build_optimizer
 from src.training.schedules import learning_rates
@@ -55,7 +56,8 @@ class Trainer:
         self.tokens_per_batch = tokens_per_batch or (lambda batch: int(np.prod(batch[0].shape)))
         lrs = learning_rates(config.train_steps, config.learning_rate, config.warmup_steps,
                              config.lr_decay, config.power, config.end_learning_rate)
-        self.optimizer = build_optimizer(model.trainable_params(), config.optimizer, lrs,
+        self.optimizer = build_optimizer(trained_params(model, config.freeze),
+                                         config.optimizer, lrs,
                                          config.weight_decay, config.beta1, config.beta2,
                                          config.eps)
         reducer = None
