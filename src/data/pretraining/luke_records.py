@@ -7,11 +7,10 @@ token [start, stop), the reader expands them to entity_position_ids), entity_att
 either the masked columns (static) or word_starts (dynamic).
 """
 import logging
-import multiprocessing
 import os
 import signal
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +19,7 @@ from tqdm import tqdm
 from src.data.entities.dump_db import DumpDB
 from src.data.entities.vocab import find_entity_vocab, load_entity_vocab
 from src.data.mindrecord import ShardedWriter, write_manifest
+from src.data.ordered_pool import ordered_results
 from src.data.pretraining.instances import ChunkResult
 from src.data.pretraining.luke import LukeInstanceBuilder, LukeOptions, options_record
 from src.data.pretraining.records import SCHEMA_DESC
@@ -90,15 +90,7 @@ def _results(chunks: list[tuple[int, list[str]]], builder: LukeInstanceBuilder, 
     if workers == 1:
         yield from (_build(builder, db, index, titles) for index, titles in chunks)
         return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_init_worker, initargs=(model_dir, db.path, options)) as pool:
-        pending: deque = deque()
-        for chunk in chunks:
-            pending.append(pool.apply_async(_build_in_worker, chunk))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+    yield from ordered_results(chunks, _build_in_worker, workers, _init_worker, (model_dir, db.path, options))
 
 
 def _init_worker(model_dir: str, db_path: str, options: LukeOptions) -> None:

@@ -3,11 +3,10 @@ trainer's reader of them (global shuffle, rank sharding, dynamic masking).
 """
 import json
 import logging
-import multiprocessing
 import os
 import signal
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -17,6 +16,7 @@ from tqdm import tqdm
 
 from src.data.corpus import Progress, list_files, read_documents
 from src.data.mindrecord import MANIFEST, SCHEMA_VERSION, ShardedWriter, write_manifest
+from src.data.ordered_pool import ordered_results
 from src.data.pretraining.instances import ChunkResult, InstanceBuilder, PretrainOptions, load_builder
 from src.data.pretraining.luke import ENTITY_COLUMNS, MASKED_ENTITY_COLUMNS, LukeRows
 from src.data.pretraining.masking import DynamicMasker, masking_spec
@@ -102,15 +102,8 @@ def _results(chunks: Iterator[tuple[int, list[list[str]]]], builder: InstanceBui
         for index, documents in chunks:
             yield builder.build(index, documents)
         return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_init_worker, initargs=(model_dir, options, do_lower_case)) as pool:
-        pending: deque = deque()
-        for chunk in chunks:
-            pending.append(pool.apply_async(_build_in_worker, chunk))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+    yield from ordered_results(chunks, _build_in_worker, workers, _init_worker,
+                               (model_dir, options, do_lower_case))
 
 
 _WORKER_BUILDER: InstanceBuilder | None = None
