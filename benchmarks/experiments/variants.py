@@ -3,7 +3,8 @@
 Each variant replaces a `construct` (or a factory) of src.models.backbone with a copy that
 has one change. MindSpore's graph compiler parses the replacement's source, so these are
 real graph-mode variants. Parameter names and shapes never change, so the same weights load
-into every variant (parity.py checks outputs against the current backbone).
+into every variant (parity.py checks outputs against the current backbone). The variants
+are of the word-only path: they take LUKE's num_words and leave it unused.
 
     bench_model.py --variant NAME      # speed
     experiments/parity.py NAME         # outputs vs the current backbone, same weights
@@ -20,7 +21,7 @@ from src.models.relative import FunctionalRelativePositions  # noqa: F401
 
 # --- attention layouts ------------------------------------------------------------------
 
-def attention_split_heads(self, x, mask, relative):
+def attention_split_heads(self, x, mask, relative, num_words=None):
     """q, k, v sliced from the fused projection, each a 4-D transpose; k laid out (B,H,D,L)
     so scores are a plain batched matmul (no 5-D transpose, no transpose_b)."""
     batch, length, width = x.shape
@@ -43,7 +44,7 @@ def attention_split_heads(self, x, mask, relative):
     return self.output(context)
 
 
-def attention_scale_q(self, x, mask, relative):
+def attention_scale_q(self, x, mask, relative, num_words=None):
     """Current layout, but q is scaled before the scores matmul (L*D per head instead of
     L*L multiplies) and the float32 cast is skipped when compute is already float32."""
     batch, length, width = x.shape
@@ -62,7 +63,7 @@ def attention_scale_q(self, x, mask, relative):
     return self.output(context)
 
 
-def attention_ops_softmax(self, x, mask, relative):
+def attention_ops_softmax(self, x, mask, relative, num_words=None):
     """Current layout with the functional ops.softmax instead of the nn.Softmax cell."""
     batch, length, width = x.shape
     qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, self.head_dim)
@@ -80,7 +81,7 @@ def attention_ops_softmax(self, x, mask, relative):
     return self.output(context)
 
 
-def attention_split_scale(self, x, mask, relative):
+def attention_split_scale(self, x, mask, relative, num_words=None):
     """split_heads + scale_q together."""
     batch, length, width = x.shape
     qkv = self.qkv(x)
@@ -102,7 +103,7 @@ def attention_split_scale(self, x, mask, relative):
     return self.output(context)
 
 
-def attention_unstack(self, x, mask, relative):
+def attention_unstack(self, x, mask, relative, num_words=None):
     """Current layout, but q, k, v taken with one Unstack instead of three StridedSlices
     (MindSpore's CPU StridedSlice kernel is slow on the 5-D tensor)."""
     batch, length, width = x.shape
@@ -120,7 +121,7 @@ def attention_unstack(self, x, mask, relative):
     return self.output(context)
 
 
-def attention_split0(self, x, mask, relative):
+def attention_split0(self, x, mask, relative, num_words=None):
     """As unstack, with ops.split along the stacked axis (then squeeze)."""
     batch, length, width = x.shape
     qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, self.head_dim)
@@ -225,7 +226,7 @@ def lean_grad_layer_norm(config, dim):
 
 # --- layer-level ------------------------------------------------------------------------
 
-def layer_flat_tokens(self, x, mask, relative):
+def layer_flat_tokens(self, x, mask, relative, num_words=None):
     """The feed-forward runs on (B*L, H) 2-D tokens (no reshape inside each Dense)."""
     batch, length, width = x.shape
     x = self.attention_norm(x + self.dropout(self.attention(x, mask, relative)))

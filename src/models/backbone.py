@@ -203,10 +203,7 @@ class Encoder(nn.Cell):
         """num_words: where LUKE's entities begin in x (None: x holds words only)."""
         relative = self.relative(x.shape[1]).astype(x.dtype) if self.use_relative else None
         for index in self.schedule:
-            if num_words is None:
-                x = self.layers[index](x, mask, relative)
-            else:
-                x = self.layers[index](x, mask, relative, num_words)
+            x = self.layers[index](x, mask, relative, num_words)
         return x
 
 
