@@ -23,7 +23,8 @@ from tqdm import tqdm
 
 from src.data.tasks.features import (FeatureSet, check_labelled, check_split, label_id, read_lines, resolve_labels)
 from src.data.tasks.ner import convert_tags
-from src.data.tasks.entity_features import EntityTaskOptions, entity_columns, luke_tokenizer, write_entity_features
+from src.data.tasks.entity_features import (EntityTaskOptions, entity_columns, luke_tokenizer, word_spans,
+                                            write_entity_features)
 from src.data.tokenization import Encoding, LukeTokenizer
 from src.errors import UserError
 from src.metrics.ner import get_entities
@@ -183,7 +184,7 @@ def _sentence_rows(rows: SpanRows, index: int, sentence: Sentence, tokenizer: Lu
     options, size = rows.options, rows.options.max_entity_length
     built.counts["sentences"] += 1
     begin, end = rows.window(index)
-    text, chars = _text(rows.words[begin:end])
+    text, chars = word_spans(rows.words[begin:end], leading_space=True)
     offset = rows.starts[index] - begin
     candidates = rows.candidates(index, begin, built.handled)
     entities = {(first, last + 1): kind for kind, first, last in get_entities(sentence.tags or [])}
@@ -202,15 +203,6 @@ def _sentence_rows(rows: SpanRows, index: int, sentence: Sentence, tokenizer: Lu
         made.append((encoding, row_labels + [-1] * (size - len(chunk)),
                      [list(span) for span in chunk] + [[-1, -1]] * (size - len(chunk))))
     return made
-
-
-def _text(words: list[str]) -> tuple[str, list[tuple[int, int]]]:
-    """Each word after a space (LUKE's add_prefix_space), and each word's character span in that text."""
-    chars, position = [], 0
-    for word in words:
-        chars.append((position + 1, position + 1 + len(word)))
-        position += 1 + len(word)
-    return "".join(" " + word for word in words), chars
 
 
 def create_conll_span_data(input_path: str, model_dir: str, output: str, options: EntityTaskOptions,

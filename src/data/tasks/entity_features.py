@@ -54,6 +54,16 @@ def luke_tokenizer(model_dir: str, do_lower_case: bool | None = None) -> LukeTok
     return tokenizer
 
 
+def word_spans(words: list[str], leading_space: bool = False) -> tuple[str, list[tuple[int, int]]]:
+    """The words joined by single spaces (after one more in front with leading_space: LUKE's
+    add_prefix_space), and each word's character span in that text."""
+    spans, position = [], 1 if leading_space else 0
+    for word in words:
+        spans.append((position, position + len(word)))
+        position += len(word) + 1
+    return (" " if leading_space else "") + " ".join(words), spans
+
+
 def entity_columns(encodings: Sequence[Encoding], options: EntityTaskOptions) -> dict[str, np.ndarray]:
     """The word and entity columns of padded encodings, int32."""
     rows, length, entities = len(encodings), options.max_seq_length, options.max_entity_length

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from src.data.tasks.features import FeatureSet, check_labelled, check_split, label_id, resolve_labels
 from src.data.tasks.entity_features import (EntityTaskOptions, entity_columns, luke_tokenizer,
-                                            read_json_records, write_entity_features)
+                                            read_json_records, word_spans, write_entity_features)
 from src.data.tokenization import LukeTokenizer
 from src.errors import UserError
 
@@ -71,12 +71,8 @@ def read_tacred(path: str) -> list[RelationExample]:
 
 def joined_text(words: list[str], spans: dict[str, tuple[int, int]]) -> tuple[str, dict[str, tuple[int, int]]]:
     """The words joined by single spaces, and each word span's character span in that text."""
-    starts, position = [], 0
-    for word in words:
-        starts.append(position)
-        position += len(word) + 1
-    text = " ".join(words)
-    return text, {role: (starts[start], starts[end - 1] + len(words[end - 1])) for role, (start, end) in spans.items()}
+    text, chars = word_spans(words)
+    return text, {role: (chars[start][0], chars[end - 1][1]) for role, (start, end) in spans.items()}
 
 
 def build_relation_features(examples: Sequence[RelationExample], tokenizer: LukeTokenizer,
