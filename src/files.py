@@ -15,11 +15,7 @@ def atomic_dir(path: str, overwrite: bool = False) -> Iterator[str]:
     if os.path.isfile(path) or (os.path.isdir(path) and os.listdir(path) and not overwrite):
         raise UserError(f"{path}: output exists (pass --overwrite to replace it)")
     parent = os.path.dirname(path)
-    try:
-        os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(dir=parent, prefix=f".tmp-{os.path.basename(path)}-")
-    except OSError as err:
-        raise UserError(f"{parent}: cannot write there ({err.strerror})") from None
+    tmp = scratch_dir(path)
     try:
         yield tmp
         if os.path.isdir(path):
@@ -32,6 +28,17 @@ def atomic_dir(path: str, overwrite: bool = False) -> Iterator[str]:
     finally:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp)
+
+
+def scratch_dir(path: str) -> str:
+    """A new temporary folder beside `path` (made with its parent), for output renamed into place;
+    a folder that cannot be written is the user's error, named."""
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+        return tempfile.mkdtemp(dir=parent, prefix=f".tmp-{os.path.basename(path)}-")
+    except OSError as err:
+        raise UserError(f"{parent}: cannot write there ({err.strerror})") from None
 
 
 def write_text_atomic(path: str, text: str) -> str:

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -20,6 +19,7 @@ import numpy as np
 from src.deploy.signature import (DEFAULT_CHOICES, DEFAULT_SEQ_LENGTH, check_length, concrete, longest_sequence,
                                   model_inputs, model_outputs, position_limit)
 from src.errors import UserError
+from src.files import scratch_dir
 
 FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 SIDECAR_VERSION = 1
@@ -108,11 +108,7 @@ def export_model(request: ExportRequest) -> List[str]:
     check_length(resolved.config, seq_length, request.model_dir)
     stem = os.path.abspath(graph_stem(request.file_name, request.file_format))
     folder = os.path.dirname(stem)
-    try:
-        os.makedirs(folder, exist_ok=True)
-        scratch = tempfile.mkdtemp(dir=folder, prefix=f".tmp-{os.path.basename(stem)}-")
-    except OSError as err:
-        raise UserError(f"{folder}: cannot write there ({err.strerror})") from None
+    scratch = scratch_dir(stem)
     try:
         sizes = shape_sizes(resolved, request, seq_length)
         inputs = concrete(model_inputs(resolved.config, resolved.head), sizes)
