@@ -285,6 +285,12 @@ def plain_norm():
     plain_kernel(optimizers.SumOfSquares)
 
 
+def stock_adamw():
+    """AdamW through ApplyGradientDescent + the stock Adam kernel instead of AdamWInPlace."""
+    from src.training import optimizers
+    plain_kernel(optimizers.AdamW)
+
+
 VARIANTS = {
     "split_heads": ("SelfAttention", attention_split_heads),
     "scale_q": ("SelfAttention", attention_scale_q),
@@ -301,6 +307,7 @@ VARIANTS = {
     "gelu_erf": ("activation", gelu_erf_activation),
     "plain_dropout": ("patch", plain_dropout),
     "plain_norm": ("patch", plain_norm),
+    "stock_adamw": ("patch", stock_adamw),
 }
 
 

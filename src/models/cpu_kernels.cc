@@ -259,3 +259,34 @@ extern "C" int SumOfSquares(int, void** params, int* ndims, int64_t** shapes, co
   out[0] = static_cast<float>(total);
   return 0;
 }
+
+// AdamW on one tensor in one pass, in place: the decoupled decay, then Adam's update of the
+// moments and the weight with the scaled gradient (the same steps, in the same order, as
+// ApplyGradientDescent then the stock Adam kernel, which read and write every weight twice
+// more). inputs w, m, v (all three written in place), g, k (float32, 5: gradient scale,
+// lr * sqrt(c2) / c1, beta1, beta2, eps * sqrt(c2)), shrink (float32, 1: lr * decay);
+// output done (1).
+extern "C" int AdamWInPlace(int, void** params, int* ndims, int64_t** shapes, const char**,
+                            void*, void*) {
+  float* w = static_cast<float*>(params[0]);
+  float* m = static_cast<float*>(params[1]);
+  float* v = static_cast<float*>(params[2]);
+  const float* g = static_cast<const float*>(params[3]);
+  const float* k = static_cast<const float*>(params[4]);
+  const float shrink = static_cast<const float*>(params[5])[0];
+  const float scale = k[0], step = k[1], eps = k[4];
+  const float rate1 = 1.f - k[2], rate2 = 1.f - k[3];
+  const int64_t n = numel(ndims[0], shapes[0]);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = g[i] * scale;
+    const float mi = m[i] + (gi - m[i]) * rate1;
+    const float vi = v[i] + (gi * gi - v[i]) * rate2;
+    const float wi = w[i] - shrink * w[i];
+    w[i] = wi - step * mi / (std::sqrt(vi) + eps);
+    m[i] = mi;
+    v[i] = vi;
+  }
+  static_cast<float*>(params[6])[0] = 1.f;
+  return 0;
+}

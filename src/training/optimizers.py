@@ -58,7 +58,9 @@ class AdamW(nn.AdamWeightDecay):
 
     optimizer(gradients, grad_scale) updates with gradients * grad_scale, each multiply next
     to its tensor's update: scaling all gradients before the call held a scaled copy of
-    every gradient at once on CPU (+630 MB at BERT-base, benchmarks/README.md "Memory")."""
+    every gradient at once on CPU (+630 MB at BERT-base, benchmarks/README.md "Memory").
+    Where the fused CPU kernels run, one kernel does the multiply, the decay and Adam's
+    update of each tensor in a single in-place pass (_fused_update)."""
 
     def __init__(self, *args, bias_correction: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -66,6 +68,13 @@ class AdamW(nn.AdamWeightDecay):
         self.adam = ops.Adam()
         # in place, one pass: ~2.5x faster on CPU than assigning w * (1 - lr * decay)
         self.shrink = ops.ApplyGradientDescent()
+        # one in-place pass a tensor where the fused CPU kernels run (all weights float32)
+        self.fused = (cpu_kernels.enabled()
+                      and all(p.dtype == ms.float32 for p in self._parameters))
+        if self.fused:
+            self.adamw = cpu_kernels.custom_op("AdamWInPlace", out_shape=cpu_kernels.one_value)
+            # it writes its first three inputs: never pruned, ordered with the other writes
+            self.adamw.add_prim_attr("side_effect_mem", True)
 
     def construct(self, gradients, grad_scale=1.0):
         weight_decay = self.get_weight_decay()
@@ -76,6 +85,10 @@ class AdamW(nn.AdamWeightDecay):
             t = self.global_step.astype(ms.float32)
             power1, power2 = ops.pow(self.beta1, t), ops.pow(self.beta2, t)
             eps_t = self.eps * ops.sqrt(1.0 - power2)
+        if self.fused:
+            step = lr * ops.sqrt(1.0 - power2) / (1.0 - power1)
+            return self._fused_update(gradients, lr, weight_decay,
+                                      (grad_scale, step, self.beta1, self.beta2, eps_t))
         for i in range(len(self._parameters)):
             w = self._parameters[i]
             g = gradients[i] * grad_scale
@@ -85,6 +98,22 @@ class AdamW(nn.AdamWeightDecay):
             self.adam(w, self.moments1[i], self.moments2[i], power1, power2, lr,
                       self.beta1, self.beta2, eps_t, g.astype(w.dtype))
         return True
+
+    def _fused_update(self, gradients, lr, weight_decay, scalars):
+        """AdamWInPlace (cpu_kernels.cc) on every weight: the gradient scale, the decoupled
+        decay and Adam in one read and write of the weight and its moments, where the stock
+        kernels above take three (benchmarks/README.md, "Speed")."""
+        one = ops.ones((1,), ms.float32)
+        k = ops.concat([(one * x).reshape(-1) for x in scalars])
+        done = ops.zeros((1,), ms.float32)
+        for i in range(len(self._parameters)):
+            w = self._parameters[i]
+            shrink = ops.zeros((1,), ms.float32)
+            if self.decay_flags[i]:
+                shrink = one * lr * (weight_decay[i] if self.is_group else weight_decay)
+            done = done + self.adamw(w, self.moments1[i], self.moments2[i],
+                                     gradients[i].astype(w.dtype), k, shrink)
+        return done.sum() > 0
 
 
 class Lamb(nn.Optimizer):
