@@ -682,13 +682,32 @@ def run_pair(args, row, mode):
                ceiling=dict(ms_gflops=gemm_flops / med["gemm_ms"] / 1e9,
                             ms_gflops_best=gemm_flops / min(times["gemm_ms"]) / 1e9,
                             torch_gflops=gemm_flops / med["gemm_torch"] / 1e9))
-    # against the fastest repeat of the ceiling: a short probe right after a pause is slowed
-    # by waking threads far more than a model step is, and the ceiling is what the machine
-    # can do
-    rec["ours_mfu"] = rec["ours_gflops"] / rec["ceiling"]["ms_gflops_best"]
-    rec["peer_mfu"] = rec["peer_gflops"] / rec["ceiling"]["ms_gflops_best"]
+    apply_ceilings([rec])
     del sides
     return rec
+
+
+def apply_ceilings(rows):
+    """Each row's MFU against the run's ceiling at its token count: the fastest GEMM probe of
+    all the run's rows with that many tokens (every probe times the same four shapes).
+
+    The fastest repeat, not the median: a short probe right after a pause is slowed by
+    waking threads far more than a model step is, and the ceiling is what the machine can
+    do. One ceiling for the run, not each row's own: the same probe read 375 to 430 GFLOP/s
+    from one row's process to the next in one run (2026-12-01), and 380-410 within one
+    process, so per-row ceilings moved MFUs by up to 14 points between rows doing equal
+    work. row_mfu keeps the MFU against the row's own probe."""
+    best = {}
+    for r in rows:
+        if "ceiling" in r:
+            best[r["tokens"]] = max(best.get(r["tokens"], 0.0), r["ceiling"]["ms_gflops_best"])
+    for r in rows:
+        if "ceiling" in r:
+            r["ceiling"]["run_best"] = best[r["tokens"]]
+            r["ours_mfu"] = r["ours_gflops"] / best[r["tokens"]]
+            r["peer_mfu"] = r["peer_gflops"] / best[r["tokens"]]
+            r["row_mfu"] = dict(ours=r["ours_gflops"] / r["ceiling"]["ms_gflops_best"],
+                                peer=r["peer_gflops"] / r["ceiling"]["ms_gflops_best"])
 
 
 def markdown(result):
@@ -715,10 +734,11 @@ def paired_markdown(paired):
     lines = []
     lines.append("")
     lines.append("| row | mode | ours tok/s | peer tok/s | ours/peer | ours MFU | peer MFU "
-                 "| matmul ceiling GFLOP/s: best (median; torch) | best-of ratio | ours peak MB "
+                 "| run ceiling GFLOP/s | row's probe GFLOP/s: best (median; torch) "
+                 "| best-of ratio | ours peak MB "
                  "| peer peak MB "
                  "| ours compile s | other CPU |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in paired:
         mem = r.get("memory") or {}
         o, p = mem.get("ours"), mem.get("peer")
@@ -726,7 +746,8 @@ def paired_markdown(paired):
                    if m else "-")
         lines.append(f"| {r['row']} | {r['mode']} | {r['ours_tok_s']:.0f} | "
                      f"{r['peer_tok_s']:.0f} | **{r['ratio']:.2f}** | {r['ours_mfu']:.0%} | "
-                     f"{r['peer_mfu']:.0%} | {r['ceiling']['ms_gflops_best']:.0f} "
+                     f"{r['peer_mfu']:.0%} | {r['ceiling']['run_best']:.0f} | "
+                     f"{r['ceiling']['ms_gflops_best']:.0f} "
                      f"({r['ceiling']['ms_gflops']:.0f}; {r['ceiling']['torch_gflops']:.0f}) | "
                      f"{r['ratio_best']:.2f} | {fmt_mem(o)} | {fmt_mem(p)} | "
                      f"{r['first_call_s']['ours']:.1f} | {r['other_processes_cpu_share']:.0%} |")
@@ -742,10 +763,11 @@ def paired_markdown(paired):
                      f"peer = {r['peer_desc']}")
     lines.append("")
     lines.append("MFU = model FLOPs (encoder matmuls, + masked-position MLM head x3 for "
-                 "training) / median time / matmul ceiling: float32 GEMM GFLOP/s through "
-                 "MindSpore at the four layer shapes and the row's token count, timed between "
-                 "the two sides in every repeat (fastest of 5 calls), fastest repeat (median "
-                 "repeat and torch's GEMM rate in brackets). "
+                 "training) / median time / run ceiling. Each row's probe: float32 GEMM "
+                 "GFLOP/s through MindSpore at the four layer shapes and the row's token "
+                 "count, timed between the two sides in every repeat (fastest of 5 calls), "
+                 "fastest repeat (median repeat and torch's GEMM rate in brackets); the run "
+                 "ceiling is the fastest probe of the run's rows at that token count. "
                  "Peak MB = peak RSS of a fresh process running only that side "
                  "(in brackets: above the RSS after importing both frameworks). Other CPU = share of "
                  "the machine's CPU time used by other processes while the row was timed "
@@ -787,7 +809,8 @@ def main(argv=None):
             if not args.no_memory:
                 rec["memory"] = {w: measure_memory(args, row, mode, w) for w in ("ours", "peer")}
             print(f"  ours {rec['ours_tok_s']:.0f} tok/s, peer {rec['peer_tok_s']:.0f} tok/s, "
-                  f"ratio {rec['ratio']:.2f}, ours MFU {rec['ours_mfu']:.0%}, best: ours "
+                  f"ratio {rec['ratio']:.2f}, ours MFU {rec['row_mfu']['ours']:.0%} (its own "
+                  f"probe {rec['ceiling']['ms_gflops_best']:.0f} GFLOP/s), best: ours "
                   f"{rec['ours_best_tok_s']:.0f} peer {rec['peer_best_tok_s']:.0f} ratio "
                   f"{rec['ratio_best']:.2f}, other CPU {rec['other_processes_cpu_share']:.0%}",
                   flush=True)
@@ -815,6 +838,7 @@ def write_results(args, argv, rows, show=False):
                            repeats=args.repeats, iters=args.iters,
                            time=time.strftime("%Y-%m-%d %H:%M:%S")),
                   rows=rows)
+    apply_ceilings(rows)
     from src.files import write_text_atomic
     write_text_atomic(args.out + ".json", json.dumps(result, indent=1))
     write_text_atomic(args.out + ".md", markdown(result))
