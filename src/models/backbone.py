@@ -224,6 +224,7 @@ class Backbone(nn.Cell):
 
     LUKE takes four more inputs (entity_ids, entity_attention_mask, entity_token_type_ids,
     entity_position_ids) and returns entity_sequence_output third; without them it is RoBERTa.
+    entity_rows: the entities' table rows, where a tied head looked them up (TiedLookup).
     """
 
     def __init__(self, config: ModelConfig, stream: Optional[DropoutStream] = None):
@@ -249,7 +250,8 @@ class Backbone(nn.Cell):
                   token_type_ids: Optional[Tensor] = None, entity_ids: Optional[Tensor] = None,
                   entity_attention_mask: Optional[Tensor] = None,
                   entity_token_type_ids: Optional[Tensor] = None,
-                  entity_position_ids: Optional[Tensor] = None):
+                  entity_position_ids: Optional[Tensor] = None,
+                  entity_rows: Optional[Tensor] = None):
         if attention_mask is None:
             attention_mask = ops.ones_like(input_ids)
         if token_type_ids is None:
@@ -262,7 +264,8 @@ class Backbone(nn.Cell):
             entity_attention_mask = ops.ones_like(entity_ids)
         if entity_token_type_ids is None:
             entity_token_type_ids = ops.zeros_like(entity_ids)
-        entities = self.entity_embeddings(entity_ids, entity_position_ids, entity_token_type_ids)
+        entities = self.entity_embeddings(entity_ids, entity_position_ids, entity_token_type_ids,
+                                          entity_rows)
         num_words = input_ids.shape[1]
         mask = self.scores_mask(ops.concat((attention_mask, entity_attention_mask), 1))
         both = self.encoder(ops.concat((words, entities), 1), mask, num_words)

@@ -8,6 +8,7 @@ from mindspore import Tensor, ops
 
 from src.models import portable
 from src.models.config import ModelConfig
+from src.models.entities import TiedLookup
 from src.models.heads import HeadModel, MaskedLMHead
 from src.models.layers import dense
 
@@ -15,7 +16,9 @@ from src.models.layers import dense
 class EntityMaskedLMModel(HeadModel):
     """Word MLM logits tied to the word embeddings and masked-entity logits tied to the
     entity embeddings (LukeForMaskedLM). masked_positions / masked_entity_positions project
-    only those positions (what pretraining runs); without them every position is scored."""
+    only those positions (what pretraining runs); without them every position is scored.
+    The entity rows are looked up here (TiedLookup), so the entity table's two uses give one
+    gradient."""
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)
@@ -23,6 +26,7 @@ class EntityMaskedLMModel(HeadModel):
         self.entity_mlm = MaskedLMHead(
             config, self.backbone.entity_embeddings.entity_embeddings.embedding_table,
             width=config.entity_emb_size, vocab_size=config.entity_vocab_size)
+        self.tied_lookup = TiedLookup()
 
     def construct(self, input_ids, attention_mask=None, token_type_ids=None, entity_ids=None,
                   entity_attention_mask=None, entity_token_type_ids=None,
@@ -30,11 +34,12 @@ class EntityMaskedLMModel(HeadModel):
         if entity_ids is None:
             sequence_output = self.backbone(input_ids, attention_mask, token_type_ids)[0]
             return self.mlm(sequence_output, masked_positions)
+        rows, table = self.tied_lookup(self.entity_mlm.word_embeddings, entity_ids)
         sequence_output, _, entity_output = self.backbone(
             input_ids, attention_mask, token_type_ids, entity_ids, entity_attention_mask,
-            entity_token_type_ids, entity_position_ids)
+            entity_token_type_ids, entity_position_ids, rows)
         return (self.mlm(sequence_output, masked_positions),
-                self.entity_mlm(entity_output, masked_entity_positions))
+                self.entity_mlm(entity_output, masked_entity_positions, table))
 
 
 class EntityClassificationModel(HeadModel):

@@ -41,13 +41,15 @@ class MaskedLMHead(nn.Cell):
         self.scores_of = ops.MatMul(transpose_b=True)
         self.add_bias = BiasAdd()
 
-    def construct(self, sequence_output: Tensor, masked_positions: Optional[Tensor] = None):
+    def construct(self, sequence_output: Tensor, masked_positions: Optional[Tensor] = None,
+                  table: Optional[Tensor] = None):
+        """table: the tied table as TiedLookup passes it on (default: the Parameter itself)."""
         if masked_positions is not None:
             sequence_output = ops.gather(sequence_output, masked_positions.astype(ms.int32),
                                          1, batch_dims=1)
         h = self.layer_norm(self.act(self.transform(sequence_output)))
         flat = h.reshape(-1, h.shape[-1])
-        table = self.word_embeddings.astype(flat.dtype)
+        table = (self.word_embeddings if table is None else table).astype(flat.dtype)
         logits = self.add_bias(self.scores_of(flat, table), self.bias.astype(flat.dtype))
         return logits.reshape(h.shape[:-1] + (logits.shape[-1],))
 
