@@ -8,7 +8,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, ".."), os.path.join(HERE, "../..")]
@@ -39,12 +38,8 @@ def main() -> None:
         for _ in range(3):
             side.call()
         probe(gemm, flops, f"after {row}")
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            side.call()
-            times.append(time.perf_counter() - start)
-        print(f"  {row} train step median {statistics.median(times) * 1e3:.0f} ms", flush=True)
+        median = statistics.median(bench_model.timed(side.call, 1) for _ in range(3))
+        print(f"  {row} train step median {median * 1e3:.0f} ms", flush=True)
         probe(gemm, flops, f"after {row} again")
         del side
 

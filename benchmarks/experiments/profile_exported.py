@@ -10,7 +10,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, ".."), os.path.join(HERE, "../..")]
@@ -35,12 +34,8 @@ def main() -> None:
         side = bench_model.ours_exported(args, config, data, folder, file_format)
         for _ in range(3):
             side.call()
-        times = []
-        for _ in range(10):
-            start = time.perf_counter()
-            side.call()
-            times.append(time.perf_counter() - start)
-        print(f"{row} {file_format}: median {statistics.median(times) * 1e3:.1f} ms", flush=True)
+        median = statistics.median(bench_model.timed(side.call, 1) for _ in range(10))
+        print(f"{row} {file_format}: median {median * 1e3:.1f} ms", flush=True)
         if file_format == "MINDIR":
             with profile(activities=[ProfilerActivity.CPU], on_trace_ready=None):
                 for _ in range(2):
