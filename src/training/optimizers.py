@@ -92,9 +92,8 @@ class AdamW(nn.AdamWeightDecay):
         for i in range(len(self._parameters)):
             w = self._parameters[i]
             g = gradients[i] * grad_scale
-            if self.decay_flags[i]:
-                decay = weight_decay[i] if self.is_group else weight_decay
-                g = ops.depend(g, self.shrink(w, lr * decay, w))  # w -= lr * decay * w
+            if self.decay_flags[i]:  # w -= lr * decay * w
+                g = ops.depend(g, self.shrink(w, lr * self._decay(weight_decay, i), w))
             self.adam(w, self.moments1[i], self.moments2[i], power1, power2, lr,
                       self.beta1, self.beta2, eps_t, g.astype(w.dtype))
         return True
@@ -105,15 +104,17 @@ class AdamW(nn.AdamWeightDecay):
         kernels above take three (benchmarks/README.md, "Speed")."""
         one = ops.ones((1,), ms.float32)
         k = ops.concat([(one * x).reshape(-1) for x in scalars])
-        done = ops.zeros((1,), ms.float32)
+        no_decay = ops.zeros((1,), ms.float32)
         for i in range(len(self._parameters)):
             w = self._parameters[i]
-            shrink = ops.zeros((1,), ms.float32)
-            if self.decay_flags[i]:
-                shrink = one * lr * (weight_decay[i] if self.is_group else weight_decay)
-            done = done + self.adamw(w, self.moments1[i], self.moments2[i],
-                                     gradients[i].astype(w.dtype), k, shrink)
-        return done.sum() > 0
+            shrink = one * lr * self._decay(weight_decay, i) if self.decay_flags[i] else no_decay
+            self.adamw(w, self.moments1[i], self.moments2[i], gradients[i].astype(w.dtype), k,
+                       shrink)
+        return True
+
+    def _decay(self, weight_decay, i):
+        """Parameter i's weight decay (its group's, where the optimizer has groups)."""
+        return weight_decay[i] if self.is_group else weight_decay
 
 
 class Lamb(nn.Optimizer):
