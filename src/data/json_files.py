@@ -6,7 +6,7 @@ from typing import Any, Iterator
 from src.errors import UserError
 
 
-def _read_text(path: str | Path) -> str:
+def read_text(path: str | Path) -> str:
     """The whole file as UTF-8 text; a missing or non-UTF-8 file is a UserError naming it."""
     try:
         return Path(path).read_text(encoding="utf-8-sig")
@@ -21,14 +21,19 @@ def _read_text(path: str | Path) -> str:
 def load_json(path: str | Path) -> Any:
     """Parse a JSON file; malformed JSON is a UserError naming the file, line and column."""
     try:
-        return json.loads(_read_text(path))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise UserError(f"{path}: line {err.lineno} column {err.colno}: {err.msg} (expected valid JSON)") from None
 
 
 def iter_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
     """(line number, object) for each non-blank line of a JSON-lines file."""
-    for number, line in enumerate(_read_text(path).splitlines(), 1):
+    return json_lines(read_text(path), path)
+
+
+def json_lines(text: str, path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line number, object) for each non-blank line of a JSON-lines file's text."""
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:

@@ -9,12 +9,11 @@ built them (task.json's options) and rows run in batches through src.tasks.finet
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from src.data.json_files import iter_json_lines
+from src.data.json_files import json_lines, read_text
 from src.deploy.signature import DEFAULT_SEQ_LENGTH
 from src.errors import UserError
 
@@ -86,11 +85,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def records(path: str) -> tuple[List[Any], bool]:
     """JSON lines (one object per line, True), else the file's non-blank lines (False)."""
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such file")
-    text = Path(path).read_text(encoding="utf-8")
+    text = read_text(path)
     if text.lstrip().startswith("{"):
-        return [value for _, value in iter_json_lines(path)], True
+        return [value for _, value in json_lines(text, path)], True
     return [line for line in text.splitlines() if line.strip()], False
 
 
@@ -105,10 +102,8 @@ def field(record: Any, key: str, kind: type, path: str, index: int) -> Any:
 
 def squad_file(path: str) -> Optional[dict]:
     """The parsed file if it is one SQuAD-style JSON object (with "data"), else None."""
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such file")
     try:
-        whole = json.loads(Path(path).read_text(encoding="utf-8"))
+        whole = json.loads(read_text(path))
     except ValueError:
         return None
     return whole if isinstance(whole, dict) and "data" in whole else None
