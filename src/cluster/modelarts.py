@@ -100,16 +100,15 @@ class ModelArtsJob:
         if not self.enabled or not self.settings.train_url:
             return
         root, url = self.settings.output_path, self.settings.train_url.rstrip("/")
-        links = {}
-        for name in _entries(root):
-            path = os.path.join(root, name)
-            if os.path.islink(path):
-                links[name + LINK] = os.readlink(path)
+        current = _signatures(root)
+        # _entries leaves real *.link files out, so only symlinks carry the suffix here
+        links = {name: target for name, target in current.items() if name.endswith(LINK)}
+        for name, signature in current.items():
+            if name in links or self._published.get(name) == signature:
                 continue
-            signature = _signature(path)
-            if self._published.get(name) != signature:
-                (self.copier.copy_dir if os.path.isdir(path) else self.copier.copy_file)(path, f"{url}/{name}")
-                self._published[name] = signature
+            path = os.path.join(root, name)
+            (self.copier.copy_dir if os.path.isdir(path) else self.copier.copy_file)(path, f"{url}/{name}")
+            self._published[name] = signature
         for name, target in links.items():
             if self._published.get(name) != target:
                 self._put_text(f"{url}/{name}", target)

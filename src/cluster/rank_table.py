@@ -30,13 +30,22 @@ class Server:
 
 def read_rank_table(path: str) -> List[Server]:
     """The servers of a rank table; anything malformed is a UserError naming the file."""
+    return _checked_servers(_load_table(path), path)
+
+
+def _load_table(path: str) -> dict:
+    """The rank table file's JSON; unreadable or not JSON is a UserError naming the file."""
     try:
         with open(path, encoding="utf-8") as f:
-            table = json.load(f)
+            return json.load(f)
     except OSError as err:
         raise UserError(f"RANK_TABLE_FILE {path}: cannot read it ({err.strerror})") from None
     except ValueError as err:
         raise UserError(f"RANK_TABLE_FILE {path}: not JSON ({err})") from None
+
+
+def _checked_servers(table: dict, path: str) -> List[Server]:
+    """The table's servers, their rank_ids checked to be 0..n-1, each once."""
     servers = _servers(table, path)
     ranks = sorted(d.rank_id for s in servers for d in s.devices)
     if ranks != list(range(len(ranks))):
@@ -163,9 +172,9 @@ def merge_tables(paths: Sequence[str]) -> dict:
     """One table of the servers of several, in the order given, ranks numbered across them."""
     server_list = []
     for path in paths:
-        read_rank_table(path)  # checks it
-        with open(path, encoding="utf-8") as f:
-            server_list.extend(json.load(f)["server_list"])
+        table = _load_table(path)
+        _checked_servers(table, path)
+        server_list.extend(table["server_list"])
     seen = [s["server_id"] for s in server_list]
     duplicates = sorted({s for s in seen if seen.count(s) > 1})
     if duplicates:

@@ -13,11 +13,10 @@ import numpy as np
 
 from src.data.tasks.features import FeatureSet, write_features
 from src.data.json_files import load_json
+from src.data.pretraining.luke import ENTITY_COLUMNS
 from src.data.tokenization import Encoding, LukeTokenizer, load_tokenizer
 from src.errors import UserError
 
-WORD_COLUMNS = ("input_ids", "input_mask", "segment_ids")
-ENTITY_COLUMNS = ("entity_ids", "entity_position_ids", "entity_segment_ids", "entity_attention_mask")
 
 
 @dataclass(frozen=True)
