@@ -116,7 +116,7 @@ def _is_json(text: str) -> bool:
 def read_conll(path: str) -> list[list[tuple[int, list[str]]]]:
     """Sentences of (line number, columns); blank and -DOCSTART- lines end a sentence."""
     from src.data.tasks.ner import conll_blocks
-    sentences = list(conll_blocks(path))
+    sentences = [block for _, block in conll_blocks(path)]
     if sentences and sentences[0][0][1][0][:1] in ("{", "[") and _is_json(Path(path).read_text(encoding="utf-8")):
         raise UserError(f"{path}: looks like JSON; expected CoNLL-style text (one token and its tags "
                         "per line, a blank line between sentences)")

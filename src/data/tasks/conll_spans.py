@@ -11,18 +11,18 @@ for padding, and for every candidate of an unlabeled sentence), entity_spans (N,
 in the sentence (-1 padding), example_index and word_count (N,), tags (N,): the sentence's gold BIO tags,
 so scoring counts gold entities that are no candidate (too long, cut by max_seq_length) as missed.
 """
+import dataclasses
+import itertools
 import math
-import re
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
 
-from src.data.tasks.features import (FeatureSet, check_labelled, check_split, label_id, read_lines, resolve_labels)
-from src.data.tasks.ner import convert_tags
+from src.data.tasks.features import (FeatureSet, check_labelled, check_split, label_id, resolve_labels)
+from src.data.tasks.ner import NerExample, convert_tags, read_columns
 from src.data.tasks.entity_features import (EntityTaskOptions, entity_columns, luke_tokenizer, word_spans,
                                             write_entity_features)
 from src.data.tokenization import Encoding, LukeTokenizer
@@ -31,55 +31,25 @@ from src.metrics.ner import get_entities
 
 NON_ENTITY = "O"
 TASK = "entity_span_classification"
-_FIELDS = re.compile(r"[ \t]+")
 
 
-@dataclass(frozen=True)
-class Sentence:
-    """One sentence: words, BIO tags (None when unlabeled), where it was read."""
-
-    words: list[str]
-    tags: list[str] | None
-    origin: str
+def read_conll_documents(path: str) -> list[list[NerExample]]:
+    """Documents (parted by -DOCSTART- lines) of the sentences of a CoNLL column file, tags as BIO."""
+    return [[_bio(sentence) for sentence in group]
+            for _, group in itertools.groupby(read_columns(path), key=lambda sentence: sentence.document)]
 
 
-def read_conll_documents(path: str) -> list[list[Sentence]]:
-    """Documents of sentences of a CoNLL column file; tags are rewritten as BIO."""
-    documents: list[list[Sentence]] = [[]]
-    block: list[tuple[int, list[str]]] = []
-    tagged: bool | None = None
-    for number, line in list(read_lines(path)) + [(0, "")]:
-        text = line.strip()
-        if text and not text.startswith("-DOCSTART-"):
-            fields = _FIELDS.split(text)
-            tagged = len(fields) > 1 if tagged is None else tagged
-            if (len(fields) > 1) != tagged:
-                raise UserError(f"{path}: line {number}: {len(fields)} columns; expected "
-                                f"{'a word, optional middle columns, a tag' if tagged else 'only a word'}")
-            block.append((number, fields))
-            continue
-        if block:
-            documents[-1].append(_sentence(path, block, bool(tagged)))
-            block = []
-        if text.startswith("-DOCSTART-") and documents[-1]:
-            documents.append([])
-    return [document for document in documents if document]
-
-
-def _sentence(path: str, block: list[tuple[int, list[str]]], tagged: bool) -> Sentence:
-    """A block of lines as a Sentence with BIO tags; a bad tag is a UserError naming the line."""
-    origin = f"{path}: line {block[0][0]}"
-    words = [fields[0] for _, fields in block]
-    if not tagged:
-        return Sentence(words, None, origin)
+def _bio(sentence: NerExample) -> NerExample:
+    """The sentence with BIO tags; a bad tag is a UserError naming its line."""
+    if sentence.tags is None:
+        return sentence
     try:
-        tags = convert_tags([fields[-1] for _, fields in block], "auto", "bio")
+        return dataclasses.replace(sentence, tags=convert_tags(sentence.tags, "auto", "bio"))
     except ValueError as err:
-        raise UserError(f"{origin}: {err}") from None
-    return Sentence(words, tags, origin)
+        raise UserError(f"{sentence.origin}: {err}") from None
 
 
-def span_labels(documents: Sequence[Sequence[Sentence]]) -> list[str]:
+def span_labels(documents: Sequence[Sequence[NerExample]]) -> list[str]:
     """"O" then the entity types the documents have, sorted."""
     kinds = {kind for document in documents for sentence in document
              for kind, _, _ in get_entities(sentence.tags or [])}
@@ -89,7 +59,7 @@ def span_labels(documents: Sequence[Sequence[Sentence]]) -> list[str]:
 class SpanRows:
     """The rows of one document's sentences: context window, candidates, their labels."""
 
-    def __init__(self, document: Sequence[Sentence], tokenizer: LukeTokenizer, options: EntityTaskOptions) -> None:
+    def __init__(self, document: Sequence[NerExample], tokenizer: LukeTokenizer, options: EntityTaskOptions) -> None:
         self.options = options
         self.words = [word for sentence in document for word in sentence.words]
         encodings = tokenizer.backend.encode_batch([" " + word for word in self.words], add_special_tokens=False)
@@ -149,7 +119,7 @@ def _chunks(items: list, size: int) -> list[list]:
     return [items[start:start + step] for start in range(0, len(items), step)]
 
 
-def build_span_features(documents: Sequence[Sequence[Sentence]], tokenizer: LukeTokenizer,
+def build_span_features(documents: Sequence[Sequence[NerExample]], tokenizer: LukeTokenizer,
                         options: EntityTaskOptions, label2id: dict[str, int]) -> FeatureSet:
     """Columns: the word and entity columns, label_ids, entity_spans, example_index, word_count, tags."""
     built = FeatureSet(columns={})
@@ -178,7 +148,7 @@ def build_span_features(documents: Sequence[Sequence[Sentence]], tokenizer: Luke
     return built
 
 
-def _sentence_rows(rows: SpanRows, index: int, sentence: Sentence, tokenizer: LukeTokenizer,
+def _sentence_rows(rows: SpanRows, index: int, sentence: NerExample, tokenizer: LukeTokenizer,
                    label2id: dict[str, int], built: FeatureSet) -> list[tuple[Encoding, list[int], list[list[int]]]]:
     """(encoding, labels, word spans) of each row of one sentence's candidates, padded to max_entity_length."""
     options, size = rows.options, rows.options.max_entity_length

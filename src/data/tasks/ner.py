@@ -57,11 +57,13 @@ class NerOptions:
 
 @dataclass(frozen=True)
 class NerExample:
-    """One sentence: its words, their tags (None when unlabeled) and where it was read ('file: line N')."""
+    """One sentence: its words, their tags (None when unlabeled) and where it was read ('file: line N');
+    in CoNLL files, document counts the -DOCSTART- lines before it."""
 
     words: list[str]
     tags: list[str] | None
     origin: str
+    document: int = 0
 
 
 def scheme_name(name: str, allow_auto: bool = False) -> str:
@@ -143,19 +145,22 @@ def read_ner_file(path: str | os.PathLike[str], fmt: str = "auto",
     return read_columns(path, max_columns=2 if fmt == "char" else None), fmt
 
 
-def conll_blocks(path: str | os.PathLike[str]) -> Iterator[list[tuple[int, list[str]]]]:
-    """Blank-line-separated blocks of (line number, fields); -DOCSTART- lines end a block and are dropped."""
+def conll_blocks(path: str | os.PathLike[str]) -> Iterator[tuple[int, list[tuple[int, list[str]]]]]:
+    """(document, block): blank-line-separated blocks of (line number, fields), each with the number of
+    -DOCSTART- lines before it; those lines end a block and are dropped."""
     block: list[tuple[int, list[str]]] = []
+    document = 0
     for number, line in read_lines(path):
         text = line.strip(" \t")
         if line.strip() and not text.startswith("-DOCSTART-"):
             block.append((number, _FIELDS.split(text)))
             continue
         if block:
-            yield block
+            yield document, block
         block = []
+        document += text.startswith("-DOCSTART-")
     if block:
-        yield block
+        yield document, block
 
 
 def read_columns(path: str | os.PathLike[str], max_columns: int | None = None) -> list[NerExample]:
@@ -165,7 +170,7 @@ def read_columns(path: str | os.PathLike[str], max_columns: int | None = None) -
     MSRA / People's Daily (character, tag).
     """
     examples, tagged = [], None
-    for block in conll_blocks(path):
+    for document, block in conll_blocks(path):
         for number, fields in block:
             tagged = len(fields) > 1 if tagged is None else tagged
             if (len(fields) > 1) != tagged or (max_columns and len(fields) > max_columns):
@@ -175,7 +180,7 @@ def read_columns(path: str | os.PathLike[str], max_columns: int | None = None) -
                                 "separated by spaces or tabs")
         words = [fields[0] for _, fields in block]
         tags = [fields[-1] for _, fields in block] if tagged else None
-        examples.append(NerExample(words, tags, f"{path}: line {block[0][0]}"))
+        examples.append(NerExample(words, tags, f"{path}: line {block[0][0]}", document))
     return examples
 
 
